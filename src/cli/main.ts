@@ -1,0 +1,117 @@
+/**
+ * The `pier` command: `pier start`, `pier user add NAME`, `pier token create NAME`, `pier migrate`.
+ * Every command takes `--config PATH` (or `PIER_CONFIG`) and the `pier_*` environment overrides.
+ */
+import { parseArgs } from 'node:util'
+import { createInterface } from 'node:readline'
+import { createPier } from '../app.js'
+import { ConfigError, loadConfig } from '../config/load.js'
+import { RegistryError } from '../registry/errors.js'
+
+const HELP = `pier: a self-hosted npm registry
+
+Usage:
+  pier start [--config FILE]                  start the registry (default port 3000, data in ./data)
+  pier user add NAME [--email E] [--password P]
+                                              create a user (password read from stdin when omitted)
+  pier token create NAME [--read-only] [--cidr CIDR]... [--description D]
+                                              print a new bearer token for user NAME
+  pier migrate [--config FILE]                apply database migrations and exit
+  pier --help                                 this text
+
+Configuration: --config FILE, else $PIER_CONFIG, else ./config.yaml when present.
+Environment overrides: pier_server__port=4000 or PIER_SERVER__PORT=4000 (rc style).
+`
+
+async function readPassword(): Promise<string> {
+  const rl = createInterface({ input: process.stdin })
+  for await (const line of rl) {
+    rl.close()
+    return line
+  }
+  return ''
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      'read-only': { type: 'boolean' },
+      cidr: { type: 'string', multiple: true },
+      description: { type: 'string' },
+    },
+  })
+  const [cmd, sub, arg] = positionals
+  if (values.help || cmd === undefined || cmd === 'help') {
+    process.stdout.write(HELP)
+    return cmd === undefined && !values.help ? 1 : 0
+  }
+  const { config } = loadConfig({ file: values.config })
+
+  if (cmd === 'start') {
+    const pier = await createPier(config)
+    let closing = false
+    const shutdown = (signal: string) => {
+      if (closing) return
+      closing = true
+      pier.app.log.info({ signal }, 'draining in-flight requests')
+      pier.close().then(
+        () => process.exit(0),
+        (e: unknown) => {
+          console.error(e)
+          process.exit(1)
+        },
+      )
+    }
+    process.on('SIGTERM', () => shutdown('SIGTERM'))
+    process.on('SIGINT', () => shutdown('SIGINT'))
+    const address = await pier.app.listen({ host: config.server.host, port: config.server.port })
+    pier.app.log.info({ address }, 'pier listening')
+    process.stderr.write(`pier listening on ${address}\n`)
+    return -1
+  }
+
+  const pier = await createPier({ ...config, logger: { level: 'warn' } })
+  try {
+    if (cmd === 'migrate') {
+      process.stdout.write('migrations applied\n')
+      return 0
+    }
+    if (cmd === 'user' && sub === 'add' && arg) {
+      const password = values.password ?? (await readPassword())
+      await pier.auth.addUser(arg, password, values.email ?? '')
+      process.stdout.write(`user ${arg} created\n`)
+      return 0
+    }
+    if (cmd === 'token' && sub === 'create' && arg) {
+      if (!(await pier.meta.getUser(arg))) throw new RegistryError('NOT_FOUND', `user ${arg} does not exist (create it with: pier user add ${arg})`)
+      const { token } = await pier.auth.createToken(arg, {
+        readonly: values['read-only'] === true,
+        cidrWhitelist: values.cidr,
+        description: values.description,
+      })
+      process.stdout.write(`${token}\n`)
+      return 0
+    }
+    process.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${HELP}`)
+    return 1
+  } finally {
+    await pier.close()
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code
+  },
+  (e: unknown) => {
+    if (e instanceof ConfigError || e instanceof RegistryError) process.stderr.write(`pier: ${e.message}\n`)
+    else process.stderr.write(`pier: ${(e as Error).stack ?? String(e)}\n`)
+    process.exit(1)
+  },
+)

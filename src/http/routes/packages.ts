@@ -1,0 +1,98 @@
+/**
+ * Package routes: packument, manifest and tarball GETs; publish and document writes (PUT);
+ * unpublish (DELETE). One wildcard per method, parsed by package-path.ts, because names carry
+ * `%2f` or a literal `/` after the scope.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { notFound, badRequest } from '../../registry/errors.js'
+import { parsePackagePath } from '../package-path.js'
+import type { RouteContext } from '../context.js'
+
+const CORGI = 'application/vnd.npm.install-v1+json'
+const TARBALL_CACHE_CONTROL = 'public, max-age=31536000, immutable'
+
+function pathOf(req: FastifyRequest): string {
+  const url = req.url
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** Registers the package routes. */
+export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { registry } = ctx
+
+  async function get(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const p = parsePackagePath(pathOf(req))
+    if (!p) throw notFound()
+    const base = ctx.baseUrl(req)
+    if (p.kind === 'packument') {
+      const query = req.query as Record<string, string | undefined>
+      if (query.write === 'true') {
+        const doc = await registry.packumentForWrite(p.name, base)
+        return reply.header('cache-control', 'no-cache').send(doc)
+      }
+      const accept = req.headers.accept
+      const abbreviated = accept !== undefined && accept.includes(CORGI)
+      const body = await registry.packumentBody(p.name, abbreviated, base)
+      void reply
+        .header('etag', body.etag)
+        .header('last-modified', body.lastModified)
+        .header('vary', 'Accept, Accept-Encoding')
+        .header('cache-control', 'public, max-age=300')
+      if (req.headers['if-none-match'] === body.etag) return reply.code(304).send()
+      void reply.header('content-type', body.contentType)
+      const ae = req.headers['accept-encoding'] ?? ''
+      if (ae.includes('gzip')) return reply.header('content-encoding', 'gzip').send(body.gzip)
+      if (ae.includes('br')) return reply.header('content-encoding', 'br').send(await registry.brotli(p.name, abbreviated, base, body))
+      return reply.send(body.identity)
+    }
+    if (p.kind === 'manifest') {
+      return reply.send(await registry.manifest(p.name, p.spec, base))
+    }
+    if (p.kind === 'tarball') {
+      const t = await registry.tarball(p.name, p.file)
+      const etag = `"${t.integrity}"`
+      void reply.header('etag', etag).header('cache-control', TARBALL_CACHE_CONTROL)
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send()
+      const data = await registry.tarballData(t)
+      return reply.header('content-type', 'application/octet-stream').header('content-length', t.size).send(data)
+    }
+    throw notFound()
+  }
+
+  app.get('/*', get)
+
+  app.put('/*', async (req, reply) => {
+    const p = parsePackagePath(pathOf(req))
+    if (!p || (p.kind !== 'packument' && p.kind !== 'rev')) throw notFound()
+    const body = req.body
+    if (!isObject(body)) throw badRequest('The request body must be a JSON object.')
+    const principal = await ctx.principal(req)
+    const attachments = body._attachments
+    const rev = p.kind === 'rev' ? p.rev : undefined
+    if (isObject(attachments) && Object.keys(attachments).length > 0) {
+      const r = await registry.publish(p.name, body, principal, principal.email)
+      req.log.info({ pkg: p.name, rev: r.rev, changed: r.changed }, 'publish')
+      return reply.code(r.changed ? 201 : 200).send({ ok: true, id: p.name, rev: r.rev, success: true })
+    }
+    const r = await registry.update(p.name, body, principal, rev)
+    return reply.code(r.changed ? 201 : 200).send({ ok: true, id: p.name, rev: r.rev })
+  })
+
+  app.delete('/*', async (req, reply) => {
+    const p = parsePackagePath(pathOf(req))
+    if (!p) throw notFound()
+    const principal = await ctx.principal(req)
+    if (p.kind === 'rev' || p.kind === 'packument') {
+      const r = await registry.unpublishPackage(p.name, p.kind === 'rev' ? p.rev : undefined, principal)
+      return reply.send({ ok: true, id: p.name, rev: r.rev })
+    }
+    if (p.kind === 'tarball-rev' || p.kind === 'tarball') {
+      const r = await registry.removeTarball(p.name, p.file, p.kind === 'tarball-rev' ? p.rev : undefined, principal)
+      return reply.send({ ok: true, id: p.name, rev: r.rev })
+    }
+    throw notFound()
+  })
+}

@@ -1,0 +1,92 @@
+/**
+ * Account routes (REGISTRY-API.md §1): legacy login/adduser, whoami, logout, user documents,
+ * profile, tokens; `POST /-/v1/login` answers 404 so npm falls back to the legacy prompts.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { badRequest, unauthenticated } from '../../registry/errors.js'
+import type { Principal } from '../../registry/types.js'
+import type { RouteContext } from '../context.js'
+import { sendError } from '../errors.js'
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** Registers the account routes. */
+export function userRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { auth } = ctx
+
+  async function requireUser(req: FastifyRequest): Promise<Principal & { name: string }> {
+    const p = await ctx.principal(req)
+    if (!p.name) throw unauthenticated('You must be logged in. Run `npm login`.')
+    return p as Principal & { name: string }
+  }
+
+  // npm ≥9 tries web login first; any 4xx makes it fall back to username/password prompts.
+  app.post('/-/v1/login', async (_req, reply) =>
+    sendError(reply, 404, 'Web login is not available on this registry; use username and password (npm falls back automatically).'),
+  )
+
+  const login = async (req: FastifyRequest<{ Params: { user: string } }>) => {
+    const body = req.body
+    if (!isObject(body)) throw badRequest('Expected a JSON user document.')
+    const urlName = decodeURIComponent(req.params.user)
+    const name = typeof body.name === 'string' ? body.name : urlName
+    if (name !== urlName) throw badRequest('The user name in the body does not match the URL.')
+    const password = typeof body.password === 'string' ? body.password : ''
+    const email = typeof body.email === 'string' ? body.email : undefined
+    const r = await auth.login(name, password, email)
+    return { r, name }
+  }
+  app.put<{ Params: { user: string } }>('/-/user/org.couchdb.user::user', async (req, reply) => {
+    const { r, name } = await login(req)
+    return reply.code(201).send({ ok: true, id: `org.couchdb.user:${name}`, rev: '_we_dont_use_revs_any_more', token: r.token })
+  })
+  app.put<{ Params: { user: string; rev: string } }>('/-/user/org.couchdb.user::user/-rev/:rev', async (req, reply) => {
+    const { r, name } = await login(req)
+    return reply.code(201).send({ ok: true, id: `org.couchdb.user:${name}`, rev: '_we_dont_use_revs_any_more', token: r.token })
+  })
+  app.get<{ Params: { user: string } }>('/-/user/org.couchdb.user::user', async (req) => auth.userDoc(decodeURIComponent(req.params.user)))
+
+  app.get('/-/whoami', async (req) => ({ username: (await requireUser(req)).name }))
+
+  app.delete<{ Params: { token: string } }>('/-/user/token/:token', async (req, reply) => {
+    await auth.logout(decodeURIComponent(req.params.token))
+    return reply.send({ ok: true })
+  })
+
+  app.get('/-/npm/v1/user', async (req) => {
+    const p = await requireUser(req)
+    const doc = await auth.userDoc(p.name)
+    return { name: doc.name, email: doc.email, email_verified: false, tfa: false, created: null, updated: null, cidr_whitelist: null }
+  })
+
+  app.get('/-/npm/v1/tokens', async (req, reply) => {
+    const p = await requireUser(req)
+    const q = req.query as Record<string, string | undefined>
+    const page = q.page === undefined ? 0 : Number(q.page)
+    const perPage = q.perPage === undefined ? 100 : Number(q.perPage)
+    if (!Number.isInteger(page) || page < 0 || !Number.isInteger(perPage) || perPage < 1 || perPage > 1000) {
+      throw badRequest('Invalid page or perPage.')
+    }
+    const all = await auth.listTokens(p.name)
+    const objects = all.slice(page * perPage, (page + 1) * perPage)
+    const more = (page + 1) * perPage < all.length
+    return reply.send({ objects, total: all.length, urls: more ? { next: `/-/npm/v1/tokens?page=${page + 1}&perPage=${perPage}` } : {} })
+  })
+
+  app.post('/-/npm/v1/tokens', async (req, reply) => {
+    const p = await requireUser(req)
+    const body = isObject(req.body) ? req.body : {}
+    if (typeof body.password !== 'string') throw badRequest('A password is required to create a token.')
+    await auth.checkPassword(p.name, body.password)
+    const cidr = Array.isArray(body.cidr_whitelist) ? body.cidr_whitelist.map(String) : undefined
+    const description = typeof body.name === 'string' ? body.name : typeof body.description === 'string' ? body.description : undefined
+    const { view } = await auth.createToken(p.name, { readonly: body.readonly === true, cidrWhitelist: cidr, description })
+    return reply.code(201).send(view)
+  })
+
+  app.delete<{ Params: { key: string } }>('/-/npm/v1/tokens/token/:key', async (req, reply) => {
+    const p = await requireUser(req)
+    await auth.revokeToken(p.name, decodeURIComponent(req.params.key))
+    return reply.code(204).send()
+  })
+}

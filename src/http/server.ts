@@ -1,0 +1,93 @@
+/**
+ * The composition root of the HTTP layer: builds the Fastify app from explicit dependencies.
+ */
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { AuthService } from '../auth/auth-service.js'
+import type { Config } from '../config/schema.js'
+import type { Registry } from '../registry/registry.js'
+import { baseUrlResolver, type RouteContext } from './context.js'
+import { errorHandler, sendError } from './errors.js'
+import { miscRoutes } from './routes/misc.js'
+import { packageRoutes } from './routes/packages.js'
+import { userRoutes } from './routes/users.js'
+
+/** Everything the server needs. */
+export interface ServerDeps {
+  config: Config
+  registry: Registry
+  auth: AuthService
+  /** Pino logger options or instance passed to Fastify; `false` for none. */
+  logger?: FastifyServerOptions['logger']
+}
+
+/** The npm CI marker: the user-agent's ` ci/<name>` suffix (npm ≥7), or the old `npm-in-ci` header. */
+function ciOf(ua: string | undefined, inCi: string | string[] | undefined): string | undefined {
+  const m = ua ? / ci\/([^\s]+)/.exec(ua) : null
+  if (m) return m[1]
+  return inCi === 'true' ? 'true' : undefined
+}
+
+/** Builds the Fastify app (not listening). */
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const { config } = deps
+  const prefix = config.url ? new URL(config.url).pathname.replace(/\/+$/, '') : ''
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    disableRequestLogging: true,
+    bodyLimit: config.max_body_size,
+    trustProxy: config.server.trust_proxy,
+    genReqId: () => randomBytes(6).toString('hex'),
+    requestIdHeader: false,
+    routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
+    // Clients append paths to the configured base URL: strip its path prefix (REGISTRY-API.md §0.1).
+    rewriteUrl: prefix ? (req) => (req.url?.startsWith(prefix + '/') ? req.url.slice(prefix.length) : (req.url ?? '/')) : undefined,
+  })
+
+  // JSON bodies: empty → undefined (npm's DELETEs), any content type accepted as JSON.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string
+    if (text.length === 0) return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch {
+      done(Object.assign(new Error('The request body is not valid JSON.'), { statusCode: 400 }), undefined)
+    }
+  })
+
+  const ctx: RouteContext = {
+    config,
+    registry: deps.registry,
+    auth: deps.auth,
+    baseUrl: baseUrlResolver(config),
+    principal: (req) => deps.auth.authenticate(req.headers.authorization, req.ip),
+  }
+
+  app.addHook('onSend', async (req, reply) => {
+    void reply.header('x-request-id', req.id)
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    const h = req.headers
+    req.log.info(
+      {
+        method: req.method,
+        url: req.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        npmCommand: h['npm-command'],
+        npmScope: h['npm-scope'],
+        ci: ciOf(h['user-agent'], h['npm-in-ci']),
+        ip: req.ip,
+      },
+      'request',
+    )
+  })
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((_req, reply) => sendError(reply, 404, 'Not found'))
+
+  miscRoutes(app, ctx)
+  userRoutes(app, ctx)
+  packageRoutes(app, ctx)
+  return app
+}

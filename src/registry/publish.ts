@@ -1,0 +1,144 @@
+/**
+ * Publish planning: checks npm's publish body (REGISTRY-API.md §3.1, libnpmpublish's wire format)
+ * and turns it into a plan of what to store. No I/O: the registry applies the plan.
+ */
+import { createHash } from 'node:crypto'
+import semver from 'semver'
+import ssri from 'ssri'
+import { badRequest } from './errors.js'
+import { newNameProblems, unscopedName } from './names.js'
+import { inspectTarball } from './tarball.js'
+import type { Manifest } from './types.js'
+
+/** What a publish will store. */
+export interface PublishPlan {
+  name: string
+  version: string
+  /** Manifest to store: the client's, minus `readme`, with `dist` recomputed (no `tarball`). */
+  manifest: Manifest
+  readme: string | undefined
+  readmeFilename: string | undefined
+  tarball: Buffer
+  /** `sha512-<base64>` of the tarball. */
+  integrity: string
+  /** sha512 of the tarball, hex (the blob's content address). */
+  sha512Hex: string
+  /** sha1 of the tarball, hex. */
+  shasum: string
+  /** dist-tags the body asks to point at this version (`latest` unless `--tag`). */
+  tags: string[]
+  /** `access` from the body (`public`, `restricted` or null). */
+  access: string | null
+}
+
+/** Keys npm and others send inside a version that the registry owns and recomputes. */
+const SERVER_OWNED = ['_npmUser', 'maintainers', '_id', '_attachments', '_rev', '_resolved', '_integrity', '_from'] as const
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Validates a publish body and its tarball.
+ * @param body the parsed JSON of `PUT /<name>` with non-empty `_attachments`
+ * @param urlName the package name taken from the URL
+ * @throws RegistryError BAD_REQUEST for any disagreement: name, semver, attachment, length,
+ *   integrity/shasum, tarball package.json name or version ("manifest confusion")
+ */
+export async function planPublish(body: Record<string, unknown>, urlName: string): Promise<PublishPlan> {
+  const name = body.name ?? body._id
+  if (typeof name !== 'string' || name !== urlName) {
+    throw badRequest(`The package name in the body (${String(name)}) does not match the URL (${urlName}).`)
+  }
+  const problems = newNameProblems(name)
+  if (problems.length > 0) throw badRequest(`Invalid package name "${name}": ${problems.join('; ')}`)
+
+  const versions = body.versions
+  if (!isObject(versions) || Object.keys(versions).length !== 1) {
+    throw badRequest('A publish must carry exactly one version in "versions".')
+  }
+  const [versionKey, rawManifest] = Object.entries(versions)[0] as [string, unknown]
+  if (!isObject(rawManifest)) throw badRequest(`versions["${versionKey}"] is not an object.`)
+  const version = semver.valid(versionKey)
+  if (!version || version !== versionKey) throw badRequest(`Invalid version "${versionKey}": not a valid semver version.`)
+  if (rawManifest.version !== version) throw badRequest(`The manifest's version (${String(rawManifest.version)}) does not match "${version}".`)
+  if (rawManifest.name !== name) throw badRequest(`The manifest's name (${String(rawManifest.name)}) does not match "${name}".`)
+
+  const attachments = body._attachments
+  if (!isObject(attachments)) throw badRequest('Missing "_attachments".')
+  const tgzKeys = Object.keys(attachments).filter((k) => k.endsWith('.tgz'))
+  if (tgzKeys.length !== 1) throw badRequest('A publish must carry exactly one .tgz attachment.')
+  // npm names the attachment with the full (scoped) name; others use the unscoped one. Accept both.
+  const key = tgzKeys[0] as string
+  const expected = [`${name}-${version}.tgz`, `${unscopedName(name)}-${version}.tgz`]
+  if (!expected.includes(key)) throw badRequest(`Attachment "${key}" does not match ${expected[0]}.`)
+  const att = attachments[key]
+  if (!isObject(att) || typeof att.data !== 'string') throw badRequest(`Attachment "${key}" has no base64 "data".`)
+  const tarball = Buffer.from(att.data, 'base64')
+  if (tarball.length === 0) throw badRequest(`Attachment "${key}" is empty.`)
+  if (att.length !== undefined && Number(att.length) !== tarball.length) {
+    throw badRequest(`Attachment "${key}" is ${tarball.length} bytes, but its "length" says ${String(att.length)}.`)
+  }
+
+  const sha512 = createHash('sha512').update(tarball).digest()
+  const sha512Hex = sha512.toString('hex')
+  const integrity = `sha512-${sha512.toString('base64')}`
+  const shasum = createHash('sha1').update(tarball).digest('hex')
+  const dist = isObject(rawManifest.dist) ? rawManifest.dist : {}
+  if (typeof dist.integrity === 'string' && dist.integrity !== '') {
+    if (!ssri.checkData(tarball, dist.integrity)) throw badRequest(`The tarball does not match dist.integrity (${dist.integrity}).`)
+  }
+  if (typeof dist.shasum === 'string' && dist.shasum !== '' && dist.shasum !== shasum) {
+    throw badRequest(`The tarball's sha1 (${shasum}) does not match dist.shasum (${dist.shasum}).`)
+  }
+  if (typeof dist.integrity !== 'string' && typeof dist.shasum !== 'string') {
+    throw badRequest('The manifest has neither dist.integrity nor dist.shasum.')
+  }
+
+  const facts = await inspectTarball(tarball)
+  if (facts.packageJson.name !== name || facts.packageJson.version !== version) {
+    throw badRequest(
+      `Manifest confusion: the tarball's package.json says ${String(facts.packageJson.name)}@${String(facts.packageJson.version)}, ` +
+        `but the manifest says ${name}@${version}.`,
+    )
+  }
+
+  const manifest: Record<string, unknown> = { ...rawManifest }
+  for (const k of SERVER_OWNED) delete manifest[k]
+  const readme = typeof manifest.readme === 'string' ? manifest.readme : undefined
+  const readmeFilename = typeof manifest.readmeFilename === 'string' ? manifest.readmeFilename : undefined
+  delete manifest.readme
+  delete manifest.readmeFilename
+  const { tarball: _ignoredUrl, ...restDist } = dist
+  manifest.dist = {
+    ...restDist,
+    shasum,
+    integrity,
+    fileCount: facts.fileCount,
+    unpackedSize: facts.unpackedSize,
+  }
+  manifest._hasShrinkwrap = facts.hasShrinkwrap
+
+  const distTags = isObject(body['dist-tags']) ? body['dist-tags'] : {}
+  const tags = Object.entries(distTags)
+    .filter(([, v]) => v === version)
+    .map(([t]) => t)
+  for (const t of tags) {
+    if (semver.validRange(t)) throw badRequest(`Tag "${t}" is a semver range; tags must not be.`)
+  }
+  const access = typeof body.access === 'string' ? body.access : null
+  if (access !== null && access !== 'public' && access !== 'restricted') throw badRequest(`Invalid access "${access}".`)
+  if (access === 'restricted' && !name.startsWith('@')) throw badRequest('Unscoped packages cannot be restricted.')
+
+  return {
+    name,
+    version,
+    manifest: manifest as Manifest,
+    readme,
+    readmeFilename,
+    tarball,
+    integrity,
+    sha512Hex,
+    shasum,
+    tags,
+    access,
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * MetaStore over Kysely: the SQL shared by every dialect. `SqliteMetaStore` (sqlite-meta-store.ts)
+ * supplies the dialect; a PostgreSQL store will reuse this class with its own dialect and locking.
+ */
+import { randomBytes } from 'node:crypto'
+import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction } from 'kysely'
+import type { Database, PackageRow, TokenRow, UserRow, VersionRow } from './schema.js'
+import type { MetaStore, MetaTx, PackageState, SearchHit } from './meta-store.js'
+import type { Person } from '../../registry/types.js'
+import * as m0001 from './migrations/0001-init.js'
+
+/** Migrations in name order; each is frozen in time. */
+const MIGRATIONS: Record<string, Migration> = { '0001-init': m0001 }
+
+class StaticMigrations implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return MIGRATIONS
+  }
+}
+
+/** MetaStore implemented with portable Kysely queries. */
+export class KyselyMetaStore implements MetaStore {
+  constructor(protected readonly db: Kysely<Database>) {}
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: new StaticMigrations() })
+    const { error } = await migrator.migrateToLatest()
+    if (error) throw error instanceof Error ? error : new Error(String(error))
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy()
+  }
+
+  async readPackage(name: string): Promise<PackageState | undefined> {
+    // One transaction so the snapshot is consistent (a publish cannot land between the reads).
+    return this.db.transaction().execute(async (trx) => {
+      const pkg = await trx.selectFrom('packages').selectAll().where('name', '=', name).executeTakeFirst()
+      if (!pkg) return undefined
+      const [versions, tags, maint, stars] = await Promise.all([
+        trx.selectFrom('versions').selectAll().where('name', '=', name).orderBy('published').orderBy('version').execute(),
+        trx.selectFrom('dist_tags').select(['tag', 'version']).where('name', '=', name).execute(),
+        trx
+          .selectFrom('maintainers')
+          .leftJoin('users', 'users.name', 'maintainers.user_name')
+          .select(['maintainers.user_name as name', 'users.email as email'])
+          .where('maintainers.name', '=', name)
+          .orderBy('maintainers.user_name')
+          .execute(),
+        trx.selectFrom('stars').select('user_name').where('name', '=', name).orderBy('user_name').execute(),
+      ])
+      const distTags: Record<string, string> = {}
+      for (const t of tags) distTags[t.tag] = t.version
+      const maintainers: Person[] = maint.map((m) => (m.email ? { name: m.name, email: m.email } : { name: m.name }))
+      return { pkg, versions, distTags, maintainers, stars: stars.map((s) => s.user_name) }
+    })
+  }
+
+  async getVersion(name: string, version: string): Promise<VersionRow | undefined> {
+    return this.db.selectFrom('versions').selectAll().where('name', '=', name).where('version', '=', version).executeTakeFirst()
+  }
+
+  async transaction<T>(fn: (tx: MetaTx) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => fn(new KyselyMetaTx(trx)))
+  }
+
+  async getUser(name: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst()
+  }
+
+  async countUsers(): Promise<number> {
+    const r = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+    return Number(r.n)
+  }
+
+  async insertUser(row: UserRow): Promise<void> {
+    await this.db.insertInto('users').values(row).execute()
+  }
+
+  async updateUser(name: string, fields: Partial<Pick<UserRow, 'email' | 'password_hash' | 'updated'>>): Promise<void> {
+    await this.db.updateTable('users').set(fields).where('name', '=', name).execute()
+  }
+
+  async getToken(key: string): Promise<TokenRow | undefined> {
+    return this.db.selectFrom('tokens').selectAll().where('key', '=', key).executeTakeFirst()
+  }
+
+  async insertToken(row: TokenRow): Promise<void> {
+    await this.db.insertInto('tokens').values(row).execute()
+  }
+
+  async listTokens(user: string): Promise<TokenRow[]> {
+    return this.db.selectFrom('tokens').selectAll().where('user_name', '=', user).orderBy('created').orderBy('key').execute()
+  }
+
+  async deleteToken(key: string): Promise<number> {
+    const r = await this.db.deleteFrom('tokens').where('key', '=', key).executeTakeFirst()
+    return Number(r.numDeletedRows)
+  }
+
+  async starredBy(user: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('stars').select('name').where('user_name', '=', user).orderBy('name').execute()
+    return rows.map((r) => r.name)
+  }
+
+  async search(words: string[], size: number, from: number): Promise<{ total: number; hits: SearchHit[] }> {
+    let q = this.db
+      .selectFrom('dist_tags')
+      .innerJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
+      .innerJoin('packages', 'packages.name', 'dist_tags.name')
+      .selectAll('versions')
+      .select('packages.modified as pkg_modified')
+      .where('dist_tags.tag', '=', 'latest')
+      .where('versions.unpublished', 'is', null)
+    // Coarse SQL prefilter (each word somewhere in the name or manifest), exact filter in JS below.
+    for (const w of words) {
+      const like = `%${w.replace(/[%_\\]/g, (c) => '\\' + c)}%`
+      q = q.where((eb) => eb.or([sql<boolean>`versions.name like ${like} escape '\\'`, sql<boolean>`versions.manifest like ${like} escape '\\'`]))
+    }
+    const rows = await q.orderBy('versions.name').execute()
+    const matched = rows.filter((r) => {
+      const m = JSON.parse(r.manifest) as { description?: unknown; keywords?: unknown }
+      const hay = [r.name, typeof m.description === 'string' ? m.description : '', ...(Array.isArray(m.keywords) ? m.keywords.map(String) : [])]
+        .join(' ')
+        .toLowerCase()
+      return words.every((w) => hay.includes(w.toLowerCase()))
+    })
+    const page = matched.slice(from, from + size)
+    const hits: SearchHit[] = []
+    for (const r of page) {
+      const maint = await this.db
+        .selectFrom('maintainers')
+        .leftJoin('users', 'users.name', 'maintainers.user_name')
+        .select(['maintainers.user_name as name', 'users.email as email'])
+        .where('maintainers.name', '=', r.name)
+        .execute()
+      const { pkg_modified, ...latest } = r
+      hits.push({ name: r.name, latest, maintainers: maint.map((x) => ({ name: x.name, email: x.email ?? undefined })), modified: pkg_modified })
+    }
+    return { total: matched.length, hits }
+  }
+
+  async changesSince(since: number, limit: number): Promise<{ seq: number; name: string; rev: string; deleted: boolean }[]> {
+    const rows = await this.db.selectFrom('changes').selectAll().where('seq', '>', since).orderBy('seq').limit(limit).execute()
+    return rows.map((r) => ({ seq: r.seq, name: r.name, rev: r.rev, deleted: r.deleted !== 0 }))
+  }
+}
+
+/** MetaTx over a Kysely transaction. */
+class KyselyMetaTx implements MetaTx {
+  constructor(private readonly trx: Transaction<Database>) {}
+
+  getPackage(name: string): Promise<PackageRow | undefined> {
+    return this.trx.selectFrom('packages').selectAll().where('name', '=', name).executeTakeFirst()
+  }
+
+  async insertPackage(name: string, now: string): Promise<void> {
+    await this.trx.insertInto('packages').values({ name, rev_seq: 0, rev_hash: '0', created: now, modified: now }).execute()
+  }
+
+  getVersion(name: string, version: string): Promise<VersionRow | undefined> {
+    return this.trx.selectFrom('versions').selectAll().where('name', '=', name).where('version', '=', version).executeTakeFirst()
+  }
+
+  listVersions(name: string): Promise<VersionRow[]> {
+    return this.trx.selectFrom('versions').selectAll().where('name', '=', name).execute()
+  }
+
+  async insertVersion(row: VersionRow): Promise<void> {
+    await this.trx.insertInto('versions').values(row).execute()
+  }
+
+  async replaceVersion(row: VersionRow): Promise<void> {
+    const { name, version, ...rest } = row
+    await this.trx.updateTable('versions').set(rest).where('name', '=', name).where('version', '=', version).execute()
+  }
+
+  async updateManifest(name: string, version: string, manifest: string): Promise<void> {
+    await this.trx.updateTable('versions').set({ manifest }).where('name', '=', name).where('version', '=', version).execute()
+  }
+
+  async markUnpublished(name: string, versions: string[], now: string): Promise<void> {
+    if (versions.length === 0) return
+    await this.trx.updateTable('versions').set({ unpublished: now }).where('name', '=', name).where('version', 'in', versions).execute()
+  }
+
+  async getDistTags(name: string): Promise<Record<string, string>> {
+    const rows = await this.trx.selectFrom('dist_tags').select(['tag', 'version']).where('name', '=', name).execute()
+    return Object.fromEntries(rows.map((r) => [r.tag, r.version]))
+  }
+
+  async setDistTag(name: string, tag: string, version: string): Promise<void> {
+    await this.trx
+      .insertInto('dist_tags')
+      .values({ name, tag, version })
+      .onConflict((oc) => oc.columns(['name', 'tag']).doUpdateSet({ version }))
+      .execute()
+  }
+
+  async deleteDistTag(name: string, tag: string): Promise<void> {
+    await this.trx.deleteFrom('dist_tags').where('name', '=', name).where('tag', '=', tag).execute()
+  }
+
+  async getMaintainers(name: string): Promise<string[]> {
+    const rows = await this.trx.selectFrom('maintainers').select('user_name').where('name', '=', name).orderBy('user_name').execute()
+    return rows.map((r) => r.user_name)
+  }
+
+  async setMaintainers(name: string, users: string[]): Promise<void> {
+    await this.trx.deleteFrom('maintainers').where('name', '=', name).execute()
+    if (users.length > 0) await this.trx.insertInto('maintainers').values(users.map((u) => ({ name, user_name: u }))).execute()
+  }
+
+  async setStar(name: string, user: string, starred: boolean): Promise<void> {
+    if (starred) {
+      await this.trx.insertInto('stars').values({ name, user_name: user }).onConflict((oc) => oc.doNothing()).execute()
+    } else {
+      await this.trx.deleteFrom('stars').where('name', '=', name).where('user_name', '=', user).execute()
+    }
+  }
+
+  async bumpRev(name: string, now: string, deleted = false): Promise<string> {
+    const hash = randomBytes(8).toString('hex')
+    const row = await this.trx
+      .updateTable('packages')
+      .set((eb) => ({ rev_seq: eb('rev_seq', '+', 1), rev_hash: hash, modified: now }))
+      .where('name', '=', name)
+      .returning(['rev_seq'])
+      .executeTakeFirstOrThrow()
+    const rev = `${row.rev_seq}-${hash}`
+    await this.trx.insertInto('changes').values({ name, rev, deleted: deleted ? 1 : 0, created: now }).execute()
+    return rev
+  }
+}

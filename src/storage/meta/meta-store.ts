@@ -1,0 +1,80 @@
+/**
+ * The metadata store interface: what the registry needs from a database, in npm's nouns.
+ * One write is one `transaction`; implementations serialise writes per package
+ * (SQLite: one writer; PostgreSQL: row lock).
+ */
+import type { PackageRow, TokenRow, UserRow, VersionRow } from './schema.js'
+import type { Person } from '../../registry/types.js'
+
+/** Everything stored about one package, as read in one snapshot. */
+export interface PackageState {
+  pkg: PackageRow
+  /** All versions, unpublished ones included, in publish order. */
+  versions: VersionRow[]
+  distTags: Record<string, string>
+  /** Maintainers with their e-mail (from the users table when known). */
+  maintainers: Person[]
+  /** Names of the users who starred the package. */
+  stars: string[]
+}
+
+/** One hit of `search`. */
+export interface SearchHit {
+  name: string
+  latest: VersionRow
+  maintainers: Person[]
+  modified: string
+}
+
+/** Operations available inside a write transaction. */
+export interface MetaTx {
+  /** Reads (and on PostgreSQL locks) the package row. */
+  getPackage(name: string): Promise<PackageRow | undefined>
+  insertPackage(name: string, now: string): Promise<void>
+  getVersion(name: string, version: string): Promise<VersionRow | undefined>
+  listVersions(name: string): Promise<VersionRow[]>
+  /** Inserts a version row; throws the driver's unique-constraint error if it exists. */
+  insertVersion(row: VersionRow): Promise<void>
+  /** Replaces every column of an existing version row (allow_previous_version). */
+  replaceVersion(row: VersionRow): Promise<void>
+  updateManifest(name: string, version: string, manifest: string): Promise<void>
+  markUnpublished(name: string, versions: string[], now: string): Promise<void>
+  getDistTags(name: string): Promise<Record<string, string>>
+  setDistTag(name: string, tag: string, version: string): Promise<void>
+  deleteDistTag(name: string, tag: string): Promise<void>
+  getMaintainers(name: string): Promise<string[]>
+  setMaintainers(name: string, users: string[]): Promise<void>
+  setStar(name: string, user: string, starred: boolean): Promise<void>
+  /**
+   * Bumps the package's revision and `modified`, appends a change row.
+   * @returns the new `_rev` (`<seq>-<hex>`).
+   */
+  bumpRev(name: string, now: string, deleted?: boolean): Promise<string>
+}
+
+/** The metadata store. */
+export interface MetaStore {
+  /** Applies pending migrations. */
+  migrate(): Promise<void>
+  close(): Promise<void>
+  readPackage(name: string): Promise<PackageState | undefined>
+  getVersion(name: string, version: string): Promise<VersionRow | undefined>
+  transaction<T>(fn: (tx: MetaTx) => Promise<T>): Promise<T>
+
+  getUser(name: string): Promise<UserRow | undefined>
+  countUsers(): Promise<number>
+  insertUser(row: UserRow): Promise<void>
+  updateUser(name: string, fields: Partial<Pick<UserRow, 'email' | 'password_hash' | 'updated'>>): Promise<void>
+
+  getToken(key: string): Promise<TokenRow | undefined>
+  insertToken(row: TokenRow): Promise<void>
+  listTokens(user: string): Promise<TokenRow[]>
+  deleteToken(key: string): Promise<number>
+
+  /** Names of the packages `user` starred. */
+  starredBy(user: string): Promise<string[]>
+  /** Text search over name, description and keywords of each package's `latest` manifest. */
+  search(words: string[], size: number, from: number): Promise<{ total: number; hits: SearchHit[] }>
+  /** The change feed after `since`, at most `limit` rows. */
+  changesSince(since: number, limit: number): Promise<{ seq: number; name: string; rev: string; deleted: boolean }[]>
+}
