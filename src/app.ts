@@ -53,7 +53,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     open: config.auth.type === 'none',
   })
   const auth = new AuthService(meta, { allowSignup: config.auth.local.allow_signup, maxUsers: config.auth.local.max_users })
-  const app = buildServer({ config, registry, auth, logger: logger as never })
+  const app = buildServer({ config, registry, auth, logger })
   return {
     config,
     app,

@@ -17,8 +17,8 @@ export interface ServerDeps {
   config: Config
   registry: Registry
   auth: AuthService
-  /** Pino logger options or instance passed to Fastify; `false` for none. */
-  logger?: FastifyServerOptions['logger']
+  /** Pino logger instance for request and error logs; none when omitted. */
+  logger?: FastifyServerOptions['loggerInstance']
 }
 
 /** The npm CI marker: the user-agent's ` ci/<name>` suffix (npm ≥7), or the old `npm-in-ci` header. */
@@ -33,7 +33,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config } = deps
   const prefix = config.url ? new URL(config.url).pathname.replace(/\/+$/, '') : ''
   const app = Fastify({
-    logger: deps.logger ?? false,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     disableRequestLogging: true,
     bodyLimit: config.max_body_size,
     trustProxy: config.server.trust_proxy,
@@ -64,6 +64,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     principal: (req) => deps.auth.authenticate(req.headers.authorization, req.ip),
   }
 
+  app.addHook('onRequest', async (req) => {
+    req.log.debug({ method: req.method, url: req.url, headers: req.headers }, 'incoming request')
+  })
   app.addHook('onSend', async (req, reply) => {
     void reply.header('x-request-id', req.id)
   })

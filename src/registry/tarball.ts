@@ -3,7 +3,7 @@
  * Used at publish to refuse "manifest confusion" (a manifest that disagrees with the tarball).
  */
 import { gunzipSync } from 'node:zlib'
-import { Parser, type ReadEntry } from 'tar'
+import { list as tarList, type ReadEntry } from 'tar'
 import { badRequest } from './errors.js'
 
 /** What a tarball says about itself. */
@@ -36,9 +36,9 @@ export async function inspectTarball(tgz: Uint8Array): Promise<TarballFacts> {
   let hasShrinkwrap = false
   let pkgJson: { path: string; text: string } | undefined
   await new Promise<void>((resolveP, rejectP) => {
-    const parser = new Parser({
+    const parser = tarList({
       strict: true,
-      onentry: (entry: ReadEntry) => {
+      onReadEntry: (entry: ReadEntry) => {
         const path = entry.path
         if (entry.type === 'File' || entry.type === 'OldFile') {
           fileCount++
@@ -61,6 +61,7 @@ export async function inspectTarball(tgz: Uint8Array): Promise<TarballFacts> {
     })
     parser.on('error', (e: Error) => rejectP(badRequest(`The tarball is not a valid tar archive: ${e.message}`)))
     parser.on('end', () => resolveP())
+    parser.on('close', () => resolveP())
     parser.end(tarBytes)
   })
   if (!pkgJson) throw badRequest('The tarball has no package.json at its root (expected package/package.json).')

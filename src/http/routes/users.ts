@@ -3,7 +3,7 @@
  * profile, tokens; `POST /-/v1/login` answers 404 so npm falls back to the legacy prompts.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { badRequest, unauthenticated } from '../../registry/errors.js'
+import { badRequest, notFound, unauthenticated } from '../../registry/errors.js'
 import type { Principal } from '../../registry/types.js'
 import type { RouteContext } from '../context.js'
 import { sendError } from '../errors.js'
@@ -25,26 +25,33 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext): void {
     sendError(reply, 404, 'Web login is not available on this registry; use username and password (npm falls back automatically).'),
   )
 
-  const login = async (req: FastifyRequest<{ Params: { user: string } }>) => {
+  // `/-/user/org.couchdb.user:NAME[/-rev/REV]`: parsed by hand (the colon clashes with route params).
+  const userFromPath = (tail: string): string | undefined => {
+    const m = /^org\.couchdb\.user:([^/]+)(?:\/-rev\/[^/]+)?$/.exec(tail)
+    if (!m?.[1]) return undefined
+    try {
+      return decodeURIComponent(m[1])
+    } catch {
+      return undefined
+    }
+  }
+  app.put('/-/user/*', async (req, reply) => {
+    const urlName = userFromPath((req.params as { '*': string })['*'])
+    if (urlName === undefined) throw notFound()
     const body = req.body
     if (!isObject(body)) throw badRequest('Expected a JSON user document.')
-    const urlName = decodeURIComponent(req.params.user)
     const name = typeof body.name === 'string' ? body.name : urlName
     if (name !== urlName) throw badRequest('The user name in the body does not match the URL.')
     const password = typeof body.password === 'string' ? body.password : ''
     const email = typeof body.email === 'string' ? body.email : undefined
     const r = await auth.login(name, password, email)
-    return { r, name }
-  }
-  app.put<{ Params: { user: string } }>('/-/user/org.couchdb.user::user', async (req, reply) => {
-    const { r, name } = await login(req)
     return reply.code(201).send({ ok: true, id: `org.couchdb.user:${name}`, rev: '_we_dont_use_revs_any_more', token: r.token })
   })
-  app.put<{ Params: { user: string; rev: string } }>('/-/user/org.couchdb.user::user/-rev/:rev', async (req, reply) => {
-    const { r, name } = await login(req)
-    return reply.code(201).send({ ok: true, id: `org.couchdb.user:${name}`, rev: '_we_dont_use_revs_any_more', token: r.token })
+  app.get('/-/user/*', async (req) => {
+    const name = userFromPath((req.params as { '*': string })['*'])
+    if (name === undefined) throw notFound()
+    return auth.userDoc(name)
   })
-  app.get<{ Params: { user: string } }>('/-/user/org.couchdb.user::user', async (req) => auth.userDoc(decodeURIComponent(req.params.user)))
 
   app.get('/-/whoami', async (req) => ({ username: (await requireUser(req)).name }))
 
