@@ -67,8 +67,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.addHook('onRequest', async (req) => {
     req.log.debug({ method: req.method, url: req.url, headers: req.headers }, 'incoming request')
   })
+  // Graceful shutdown: once closing, answers end their keep-alive connection, so `close()` does not
+  // wait for clients to drop sockets whose in-flight request has finished (up to keepAliveTimeout).
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   app.addHook('onSend', async (req, reply) => {
     void reply.header('x-request-id', req.id)
+    if (closing) void reply.header('connection', 'close')
   })
   app.addHook('onResponse', async (req, reply) => {
     const h = req.headers

@@ -2,6 +2,9 @@
  * The registry service: every read and write of packages, in npm's terms. Routes call one method
  * each; this class talks to the metadata store, the blob store and the render cache, and owns the
  * publish/update semantics of REGISTRY-API.md §2–§3.
+ *
+ * Inside `meta.transaction` only `tx` may be used: on SQLite the transaction holds the one
+ * connection, so a query through `meta` would wait for it forever.
  */
 import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
@@ -310,7 +313,7 @@ export class Registry {
     this.access.requireMaintainer(writer, name, maintainers)
     if (names.length === 0) throw badRequest('A package must keep at least one maintainer.')
     for (const n of names) {
-      if (!maintainers.includes(n) && !(await this.meta.getUser(n))) throw notFound(`User "${n}" does not exist.`)
+      if (!maintainers.includes(n) && !(await tx.userExists(n))) throw notFound(`User "${n}" does not exist.`)
     }
     await tx.setMaintainers(name, names)
     return true

@@ -94,6 +94,12 @@ export class NpmClient {
     }
   }
 
+  /** Writes `token` as this client's credentials for its registry (what `npm login` stores). */
+  setToken(token: string): void {
+    const u = new URL(this.registry)
+    writeFileSync(this.userconfig, `//${u.host}${u.pathname}:_authToken=${token}\n`)
+  }
+
   /** Runs `npm <args>`. */
   npm(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     return run(process.execPath, [NPM_CLI, ...args], { ...opts, env: this.env(opts.env) })

@@ -219,6 +219,10 @@ class KyselyMetaTx implements MetaTx {
     }
   }
 
+  async userExists(name: string): Promise<boolean> {
+    return (await this.trx.selectFrom('users').select('name').where('name', '=', name).executeTakeFirst()) !== undefined
+  }
+
   async bumpRev(name: string, now: string, deleted = false): Promise<string> {
     const hash = randomBytes(8).toString('hex')
     const row = await this.trx

@@ -45,6 +45,8 @@ export interface MetaTx {
   getMaintainers(name: string): Promise<string[]>
   setMaintainers(name: string, users: string[]): Promise<void>
   setStar(name: string, user: string, starred: boolean): Promise<void>
+  /** Whether a user account exists (read inside the transaction: SQLite has one connection). */
+  userExists(name: string): Promise<boolean>
   /**
    * Bumps the package's revision and `modified`, appends a change row.
    * @returns the new `_rev` (`<seq>-<hex>`).
