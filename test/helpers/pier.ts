@@ -39,10 +39,10 @@ export async function startPier(config: ConfigInput = {}): Promise<TestPier> {
   const parsed = ConfigSchema.parse({
     ...config,
     server: { host: '127.0.0.1', port: 0, ...config.server },
-    logger: { level: process.env.PIER_TEST_LOG ? 'debug' : 'silent' },
+    logger: { level: process.env.TEST_PIER_LOG ? 'debug' : 'silent' },
     storage: { ...config.storage, local: { path: dataDir } },
   })
-  const logger = process.env.PIER_TEST_LOG ? pino({ level: 'debug' }, pino.destination(process.env.PIER_TEST_LOG)) : pino({ level: 'silent' })
+  const logger = process.env.TEST_PIER_LOG ? pino({ level: 'debug' }, pino.destination(process.env.TEST_PIER_LOG)) : pino({ level: 'silent' })
   const pier = await createPier(parsed, { logger })
   const address = await pier.app.listen({ host: '127.0.0.1', port: 0 })
   return {
