@@ -2,6 +2,7 @@
  * The composition root of the HTTP layer: builds the Fastify app from explicit dependencies.
  */
 import { randomBytes } from 'node:crypto'
+import pino from 'pino'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AuthService } from '../auth/auth-service.js'
 import type { Config } from '../config/schema.js'
@@ -28,6 +29,16 @@ function ciOf(ua: string | undefined, inCi: string | string[] | undefined): stri
   return inCi === 'true' ? 'true' : undefined
 }
 
+/** Whether the app's logger writes `level` (pino numeric levels; `silent` writes nothing). */
+function levelEnabled(app: FastifyInstance, level: 'debug' | 'info'): boolean {
+  const current = pino.levels.values[app.log.level]
+  return current !== undefined && current <= (pino.levels.values[level] as number)
+}
+
+/** Request ids: a random per-process prefix and a counter (unique across restarts and nodes, cheap). */
+const REQ_PREFIX = randomBytes(4).toString('hex') + '-'
+let reqSeq = 0
+
 /** Builds the Fastify app (not listening). */
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config } = deps
@@ -37,7 +48,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     disableRequestLogging: true,
     bodyLimit: config.max_body_size,
     trustProxy: config.server.trust_proxy,
-    genReqId: () => randomBytes(6).toString('hex'),
+    genReqId: () => `${REQ_PREFIX}${(++reqSeq).toString(36)}`,
     requestIdHeader: false,
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     // Clients append paths to the configured base URL: strip its path prefix (REGISTRY-API.md §0.1).
@@ -64,35 +75,44 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     principal: (req) => deps.auth.authenticate(req.headers.authorization, req.ip),
   }
 
-  app.addHook('onRequest', async (req) => {
-    req.log.debug({ method: req.method, url: req.url, headers: req.headers }, 'incoming request')
-  })
+  // Hooks are callback-style (no promise per request): they run on every GET of the hot path.
+  if (levelEnabled(app, 'debug')) {
+    app.addHook('onRequest', (req, _reply, done) => {
+      req.log.debug({ method: req.method, url: req.url, headers: req.headers }, 'incoming request')
+      done()
+    })
+  }
   // Graceful shutdown: once closing, answers end their keep-alive connection, so `close()` does not
   // wait for clients to drop sockets whose in-flight request has finished (up to keepAliveTimeout).
   let closing = false
-  app.addHook('preClose', async () => {
+  app.addHook('preClose', (done) => {
     closing = true
+    done()
   })
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     void reply.header('x-request-id', req.id)
     if (closing) void reply.header('connection', 'close')
+    done(null, payload)
   })
-  app.addHook('onResponse', async (req, reply) => {
-    const h = req.headers
-    req.log.info(
-      {
-        method: req.method,
-        url: req.url,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-        npmCommand: h['npm-command'],
-        npmScope: h['npm-scope'],
-        ci: ciOf(h['user-agent'], h['npm-in-ci']),
-        ip: req.ip,
-      },
-      'request',
-    )
-  })
+  if (levelEnabled(app, 'info')) {
+    app.addHook('onResponse', (req, reply, done) => {
+      const h = req.headers
+      req.log.info(
+        {
+          method: req.method,
+          url: req.url,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+          npmCommand: h['npm-command'],
+          npmScope: h['npm-scope'],
+          ci: ciOf(h['user-agent'], h['npm-in-ci']),
+          ip: req.ip,
+        },
+        'request',
+      )
+      done()
+    })
+  }
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler((_req, reply) => sendError(reply, 404, 'Not found'))
 

@@ -57,6 +57,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export class Registry {
   readonly access: AccessPolicy
   private readonly cache: RenderCache
+  /** Tarball file name → version row, per cached package state (dropped with the state). */
+  private readonly tarballIndex = new WeakMap<PackageState, Map<string, VersionRow>>()
   /** Bytes of small tarballs (≤ 1 MiB each), keyed by blob key; blobs are immutable, so never stale. */
   private readonly tarballBytes = new LRUCache<string, Buffer>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (b) => b.length + 64 })
 
@@ -84,8 +86,15 @@ export class Registry {
    * @throws RegistryError NOT_FOUND when unknown or fully unpublished
    */
   async packumentBody(name: string, abbreviated: boolean, baseUrl: string): Promise<RenderedBody> {
+    const body = await this.findPackumentBody(name, abbreviated, baseUrl)
+    if (!body) throw notFound()
+    return body
+  }
+
+  /** As `packumentBody`, but `undefined` instead of NOT_FOUND (the 404 path throws nothing). */
+  async findPackumentBody(name: string, abbreviated: boolean, baseUrl: string): Promise<RenderedBody | undefined> {
     const state = await this.state(name)
-    if (!state) throw notFound()
+    if (!state) return undefined
     const rev = revOf(state)
     const variant = `${abbreviated ? 'a' : 'f'}:${baseUrl}`
     const key = `${name}\u0000${rev}\u0000${variant}`
@@ -95,15 +104,17 @@ export class Registry {
       const identity = Buffer.from(JSON.stringify(abbreviated ? abbreviate(doc) : doc))
       const gz = await gzipAsync(identity, { level: 6 })
       const vh = createHash('sha1').update(variant).digest('hex').slice(0, 8)
+      const etag = `W/"${rev}-${abbreviated ? 'a' : 'f'}${vh}"`
+      const lastModified = new Date(state.pkg.modified).toUTCString()
       return {
-        etag: `W/"${rev}-${abbreviated ? 'a' : 'f'}${vh}"`,
-        lastModified: new Date(state.pkg.modified).toUTCString(),
+        etag,
+        lastModified,
         contentType: abbreviated ? 'application/vnd.npm.install-v1+json' : 'application/json',
+        headers: { etag, 'last-modified': lastModified, vary: 'Accept, Accept-Encoding', 'cache-control': 'public, max-age=300' },
         identity,
         gzip: gz,
       }
     })
-    if (!body) throw notFound()
     return body
   }
 
@@ -145,7 +156,12 @@ export class Registry {
   async tarball(name: string, file: string): Promise<TarballLookup> {
     const state = await this.state(name)
     if (!state) throw notFound()
-    const row = state.versions.find((v) => tarballFileName(name, v.version) === file)
+    let byFile = this.tarballIndex.get(state)
+    if (!byFile) {
+      byFile = new Map(state.versions.map((v) => [tarballFileName(name, v.version), v]))
+      this.tarballIndex.set(state, byFile)
+    }
+    const row = byFile.get(file)
     if (!row) throw notFound()
     if (row.unpublished) throw gone(`${name}@${row.version} was unpublished.`)
     return { key: row.tarball_key, size: row.size, integrity: row.integrity }

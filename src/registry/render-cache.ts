@@ -15,6 +15,8 @@ export interface RenderedBody {
   /** HTTP date of `time.modified`. */
   lastModified: string
   contentType: string
+  /** Response headers common to every encoding (etag, last-modified, vary, cache-control). */
+  headers: Record<string, string>
   identity: Buffer
   gzip: Buffer
   /** Computed on first request that accepts brotli. */

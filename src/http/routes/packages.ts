@@ -9,6 +9,8 @@ import { parsePackagePath } from '../package-path.js'
 import type { RouteContext } from '../context.js'
 
 const CORGI = 'application/vnd.npm.install-v1+json'
+/** npm's 404 body, serialised once (the 404 path is as hot as any GET). */
+const NOT_FOUND_BODY = Buffer.from(JSON.stringify({ error: 'Not found', message: 'Not found' }))
 const TARBALL_CACHE_CONTROL = 'public, max-age=31536000, immutable'
 
 function pathOf(req: FastifyRequest): string {
@@ -35,15 +37,13 @@ export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       }
       const accept = req.headers.accept
       const abbreviated = accept !== undefined && accept.includes(CORGI)
-      const body = await registry.packumentBody(p.name, abbreviated, base)
-      void reply
-        .header('etag', body.etag)
-        .header('last-modified', body.lastModified)
-        .header('vary', 'Accept, Accept-Encoding')
-        .header('cache-control', 'public, max-age=300')
+      const body = await registry.findPackumentBody(p.name, abbreviated, base)
+      if (!body) return reply.code(404).header('content-type', 'application/json').send(NOT_FOUND_BODY)
+      void reply.headers(body.headers)
       if (req.headers['if-none-match'] === body.etag) return reply.code(304).send()
       void reply.header('content-type', body.contentType)
       const ae = req.headers['accept-encoding'] ?? ''
+      // Pre-compressed once per revision; gzip first (npm sends `gzip,deflate`), brotli when only it is offered.
       if (ae.includes('gzip')) return reply.header('content-encoding', 'gzip').send(body.gzip)
       if (ae.includes('br')) return reply.header('content-encoding', 'br').send(await registry.brotli(p.name, abbreviated, base, body))
       return reply.send(body.identity)
