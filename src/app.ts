@@ -1,16 +1,18 @@
 /**
  * Wiring: configuration → stores → services → HTTP server. Used by `pier start` and by tests.
  */
-import { resolve, join } from 'node:path'
+import { resolve } from 'node:path'
 import pino from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { AuthService } from './auth/auth-service.js'
 import type { Config } from './config/schema.js'
 import { buildServer } from './http/server.js'
 import { Registry } from './registry/registry.js'
-import { FsBlobStore } from './storage/blobs/fs-blob-store.js'
-import { SqliteMetaStore } from './storage/meta/sqlite-meta-store.js'
+import { openBlobStore, tarballRedirectSeconds } from './storage/blobs/open-blob-store.js'
+import { openMetaStore } from './storage/meta/open-meta-store.js'
 import type { MetaStore } from './storage/meta/meta-store.js'
+import { auditUplink, openUplinks, packageRules } from './uplink/open-uplinks.js'
+import { UplinkCache } from './uplink/uplink-cache.js'
 
 /** A wired Pier instance. */
 export interface Pier {
@@ -33,27 +35,35 @@ export interface CreateOptions {
 
 /**
  * Opens the stores (running migrations) and builds the server.
- * @throws Error when `storage.type`/`auth.type` name a backend this build does not have yet
+ * @throws Error when `auth.type` names a backend this build does not have yet
  */
 export async function createPier(config: Config, opts: CreateOptions = {}): Promise<Pier> {
-  if (config.storage.type !== 'local') throw new Error(`storage.type "${config.storage.type}" is not supported yet (use "local")`)
   if (config.auth.type === 'github') throw new Error('auth.type "github" is not supported yet (use "local" or "none")')
   const logger = opts.logger ?? pino({ level: config.logger.level }, pino.destination({ sync: false }))
   if (config.auth.type === 'none') logger.warn('auth.type is "none": anyone can publish, change and unpublish packages')
+  // Uplinks first: a configuration error stops the start before anything is opened.
+  const uplinks = await openUplinks(config, logger)
+  const rules = packageRules(config, uplinks, logger)
+  const audit = auditUplink(config, uplinks)
   const dataDir = resolve(opts.cwd ?? process.cwd(), config.storage.local.path)
-  const meta = new SqliteMetaStore({
-    file: config.storage.meta.path ? resolve(opts.cwd ?? process.cwd(), config.storage.meta.path) : join(dataDir, 'pier.sqlite'),
-    synchronous: config.storage.meta.synchronous,
-  })
-  await meta.migrate()
-  const blobs = new FsBlobStore(join(dataDir, 'blobs'))
-  await blobs.init()
+  const meta = openMetaStore(config.storage.meta, dataDir, opts.cwd ?? process.cwd(), (err) => logger.warn({ err }, 'metadata store connection error'))
+  try {
+    await meta.migrate()
+  } catch (e) {
+    await meta.close()
+    throw e
+  }
+  const blobs = await openBlobStore(config.storage, dataDir)
+  const uplinkCache = new UplinkCache(meta, logger)
   const registry = new Registry(meta, blobs, {
     allowPreviousVersion: config.settings.allow_previous_version,
     open: config.auth.type === 'none',
+    tarballRedirectSeconds: tarballRedirectSeconds(config.storage),
+    rules,
+    uplinks: { cache: uplinkCache, uplinks, log: logger },
   })
   const auth = new AuthService(meta, { allowSignup: config.auth.local.allow_signup, maxUsers: config.auth.local.max_users })
-  const app = buildServer({ config, registry, auth, logger })
+  const app = buildServer({ config, registry, auth, logger, auditUplink: audit })
   return {
     config,
     app,
@@ -62,7 +72,10 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     auth,
     async close() {
       await app.close()
+      await uplinkCache.close()
+      await Promise.all([...uplinks.values()].map((u) => u.close()))
       await meta.close()
+      await blobs.close?.()
       logger.flush()
     },
   }

@@ -76,7 +76,8 @@ async function main(argv: string[]): Promise<number> {
     return -1
   }
 
-  const pier = await createPier({ ...config, logger: { level: 'warn' } })
+  // One-shot commands never proxy: no need to ask npm for a default uplink.
+  const pier = await createPier({ ...config, uplinks: {}, logger: { level: 'warn' } })
   try {
     if (cmd === 'migrate') {
       process.stdout.write('migrations applied\n')

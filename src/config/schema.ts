@@ -1,9 +1,10 @@
 /**
  * Pier's configuration, validated with zod. Keeps the original registry's keys (`server.host/port`,
  * `logger.level`, `settings.allow_previous_version`, `auth.type`, `storage.type`,
- * `storage.local.path`) and adds `url`, `max_body_size` and `auth.local`.
+ * `storage.local.path`, `storage.s3.*`) and adds `url`, `max_body_size` and `auth.local`.
  */
 import { z } from 'zod'
+import { AuditSchema, PackagesSchema, PrivateScopesSchema, UplinksSchema } from './uplinks.js'
 
 /** Parses `50mb`, `512kb`, `1gb` or a number of bytes. */
 export function parseSize(v: string | number): number {
@@ -23,6 +24,47 @@ const size = z.union([z.number().int().positive(), z.string()]).transform((v, ct
     return z.NEVER
   }
 })
+
+/** A string that environment overrides may have turned into a number (`PIER_…=123`). */
+const text = z
+  .union([z.string(), z.number()], { error: (iss) => (iss.input === undefined ? 'required' : 'expected a string') })
+  .transform((v) => String(v))
+
+/** `storage.s3`: tarballs in an S3 bucket or an S3-compatible store. */
+const S3Object = z
+  .object({
+    bucket: text.pipe(z.string().min(1, 'must not be empty')),
+    /** Prepended to every object key, e.g. `pier/`. */
+    prefix: text.default(''),
+    region: text.default('us-east-1'),
+    /** Static credentials; both or neither (then the SDK's default chain: AWS_* variables, instance role…). */
+    accessKeyId: text.optional(),
+    secretAccessKey: text.optional(),
+    /** An S3-compatible store's base URL, e.g. `http://127.0.0.1:9000`; default AWS S3. */
+    endpoint: z.url().optional(),
+    /** Path-style URLs (`host/bucket/key`), which most S3-compatible stores need. */
+    forcePathStyle: z.boolean().default(false),
+    /** Answer tarball GETs with 302 to a presigned URL instead of streaming through Pier. */
+    redirect: z.boolean().default(false),
+    /** Seconds a presigned URL stays valid (S3 allows at most 7 days). */
+    expires: z.number().int().min(1).max(7 * 24 * 3600).default(300),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if ((v.accessKeyId === undefined) !== (v.secretAccessKey === undefined)) {
+      const missing = v.accessKeyId === undefined ? 'accessKeyId' : 'secretAccessKey'
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'accessKeyId and secretAccessKey go together: give both or neither' })
+    }
+  })
+const S3_KEYS = new Map(Object.keys(S3Object.shape).map((k) => [k.toLowerCase(), k]))
+/**
+ * Environment overrides arrive lowercased (`PIER_STORAGE__S3__ACCESSKEYID` → `accesskeyid`), so the
+ * camelCase keys of this section are matched without regard to case.
+ */
+const S3Schema = z.preprocess<unknown, typeof S3Object, z.input<typeof S3Object>>((raw) => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [S3_KEYS.get(k.toLowerCase()) ?? k, v]))
+}, S3Object)
 
 export const ConfigSchema = z
   .object({
@@ -62,19 +104,36 @@ export const ConfigSchema = z
       .object({
         type: z.enum(['local', 's3']).default('local'),
         local: z.object({ path: z.string().default('./data') }).strict().default({ path: './data' }),
-        s3: z.record(z.string(), z.unknown()).optional(),
+        s3: S3Schema.optional(),
         meta: z
           .object({
-            type: z.enum(['sqlite']).default('sqlite'),
+            /** `sqlite` (one node, a file under the data folder) or `postgres` (shared by several nodes). */
+            type: z.enum(['sqlite', 'postgres']).default('sqlite'),
             /** SQLite file; default `<storage.local.path>/pier.sqlite`. */
             path: z.string().optional(),
             synchronous: z.enum(['full', 'normal']).default('full'),
+            /** PostgreSQL connection string, `postgres://user:password@host:5432/database` (type postgres). */
+            url: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string').optional(),
+            /** PostgreSQL connections per node (default 10). */
+            pool_size: z.number().int().min(2).optional(),
           })
           .strict()
+          .superRefine((v, ctx) => {
+            if (v.type === 'postgres' && !v.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required when storage.meta.type is postgres' })
+          })
           .default({ type: 'sqlite', synchronous: 'full' }),
       })
       .strict()
+      .superRefine((v, ctx) => {
+        if (v.type === 's3' && !v.s3) ctx.addIssue({ code: 'custom', path: ['s3', 'bucket'], message: 'required when storage.type is s3' })
+      })
       .default({ type: 'local', local: { path: './data' }, meta: { type: 'sqlite', synchronous: 'full' } }),
+    /** Upstream registries (uplinks.ts); absent: the one `npm config get registry` names; `{}`: none. */
+    uplinks: UplinksSchema.optional(),
+    /** Glob rules on package names, first match wins (uplinks.ts); absent: everything proxies to every uplink. */
+    packages: PackagesSchema.optional(),
+    private_scopes: PrivateScopesSchema,
+    audit: AuditSchema.optional(),
   })
   .strict()
 

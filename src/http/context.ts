@@ -6,6 +6,7 @@ import type { AuthService } from '../auth/auth-service.js'
 import type { Config } from '../config/schema.js'
 import type { Registry } from '../registry/registry.js'
 import type { Principal } from '../registry/types.js'
+import type { Uplink } from '../uplink/uplink.js'
 
 /** Shared route dependencies. */
 export interface RouteContext {
@@ -16,6 +17,8 @@ export interface RouteContext {
   baseUrl(req: FastifyRequest): string
   /** The caller, from the Authorization header. @throws RegistryError UNAUTHENTICATED on bad credentials */
   principal(req: FastifyRequest): Promise<Principal>
+  /** Where `npm audit` requests are forwarded; none: they answer 501. */
+  auditUplink?: Uplink | undefined
 }
 
 /** Builds `baseUrl` for a config: fixed when `url` is set, else per request. */

@@ -18,6 +18,8 @@ const STATUS: Record<RegistryErrorCode, number> = {
   GONE: 410,
   TOO_LARGE: 413,
   NOT_IMPLEMENTED: 501,
+  UPLINK_UNAVAILABLE: 502,
+  UPLINK_TIMEOUT: 504,
 }
 
 /** Sends `{error, message}` (npm prints `error`; the token/profile code reads `message`). */

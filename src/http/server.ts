@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { AuthService } from '../auth/auth-service.js'
 import type { Config } from '../config/schema.js'
 import type { Registry } from '../registry/registry.js'
+import type { Uplink } from '../uplink/uplink.js'
 import { baseUrlResolver, type RouteContext } from './context.js'
 import { errorHandler, sendError } from './errors.js'
 import { miscRoutes } from './routes/misc.js'
@@ -18,6 +19,8 @@ export interface ServerDeps {
   config: Config
   registry: Registry
   auth: AuthService
+  /** Where `npm audit` requests are forwarded (an uplink); none: 501. */
+  auditUplink?: Uplink | undefined
   /** Pino logger instance for request and error logs; none when omitted. */
   logger?: FastifyServerOptions['loggerInstance']
 }
@@ -73,6 +76,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     auth: deps.auth,
     baseUrl: baseUrlResolver(config),
     principal: (req) => deps.auth.authenticate(req.headers.authorization, req.ip),
+    auditUplink: deps.auditUplink,
   }
 
   // Hooks are callback-style (no promise per request): they run on every GET of the hot path.

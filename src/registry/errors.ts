@@ -16,6 +16,10 @@ export type RegistryErrorCode =
   | 'GONE'
   | 'TOO_LARGE'
   | 'NOT_IMPLEMENTED'
+  /** An uplink failed and nothing usable is cached (502). */
+  | 'UPLINK_UNAVAILABLE'
+  /** An uplink did not answer in time and nothing usable is cached (504). */
+  | 'UPLINK_TIMEOUT'
 
 /**
  * Base class of every error the registry reports to a client.

@@ -6,9 +6,8 @@
  * Inside `meta.transaction` only `tx` may be used: on SQLite the transaction holds the one
  * connection, so a query through `meta` would wait for it forever.
  */
-import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
-import { brotliCompress, gzip, constants as zlibConstants } from 'node:zlib'
+import { brotliCompress, constants as zlibConstants } from 'node:zlib'
 import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
 import semver from 'semver'
@@ -16,15 +15,19 @@ import type { BlobStore } from '../storage/blobs/blob-store.js'
 import { tarballKey } from '../storage/blobs/blob-store.js'
 import type { MetaStore, MetaTx, PackageState } from '../storage/meta/meta-store.js'
 import type { VersionRow } from '../storage/meta/schema.js'
+import type { Uplink } from '../uplink/uplink.js'
+import type { UplinkCache, UplinkLog } from '../uplink/uplink-cache.js'
 import { AccessPolicy } from './access.js'
+import { CachedPackages, type CachedTarballSource } from './cached-packages.js'
 import { badRequest, gone, notFound, RegistryError, revConflict } from './errors.js'
 import { tarballFileName } from './names.js'
 import { abbreviate, buildPackument, liveVersions, renderManifest, revOf, sortVersions } from './packument.js'
 import { planPublish } from './publish.js'
+import type { PackageRules } from './package-rules.js'
+import { renderBody, renderKey } from './render.js'
 import { RenderCache, type RenderedBody } from './render-cache.js'
 import type { Manifest, Packument, Principal } from './types.js'
 
-const gzipAsync = promisify(gzip)
 const brotliAsync = promisify(brotliCompress)
 
 /** Registry behaviour switches from config. */
@@ -35,6 +38,19 @@ export interface RegistryOptions {
   open: boolean
   /** Bytes of memory for cached package states and for rendered packuments. */
   cacheBytes?: { states: number; bodies: number }
+  /**
+   * When set (and the blob store can sign URLs), tarball GETs redirect to a signed URL of the
+   * store valid this many seconds instead of streaming through Pier (`storage.s3.redirect`).
+   */
+  tarballRedirectSeconds?: number | undefined
+  /** `packages` rules: who reads, who publishes, which uplinks (default: all read, users publish, no uplinks). */
+  rules?: PackageRules
+  /** Proxying: names that are not local are read from these uplinks when the rules allow. */
+  uplinks?: {
+    cache: UplinkCache
+    uplinks: ReadonlyMap<string, Uplink>
+    log: UplinkLog
+  }
 }
 
 /** Answer of a write: the package's `_rev` afterwards. */
@@ -47,8 +63,11 @@ export interface WriteResult {
 /** A tarball ready to stream. */
 export interface TarballLookup {
   key: string
+  /** Bytes; for a tarball not yet cached from an uplink, known once `tarballData` resolved. */
   size: number
   integrity: string
+  /** Set for a name served from an uplink. */
+  cached?: CachedTarballSource
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -57,6 +76,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export class Registry {
   readonly access: AccessPolicy
   private readonly cache: RenderCache
+  /** Reads of names that are not local, from uplinks; `undefined` when proxying is off. */
+  private readonly cached: CachedPackages | undefined
   /** Tarball file name → version row, per cached package state (dropped with the state). */
   private readonly tarballIndex = new WeakMap<PackageState, Map<string, VersionRow>>()
   /** Bytes of small tarballs (≤ 1 MiB each), keyed by blob key; blobs are immutable, so never stale. */
@@ -67,11 +88,22 @@ export class Registry {
     readonly blobs: BlobStore,
     private readonly opts: RegistryOptions,
   ) {
-    this.access = new AccessPolicy(opts.open)
+    this.access = new AccessPolicy(opts.open, opts.rules)
     this.cache = new RenderCache({
       maxStateBytes: opts.cacheBytes?.states ?? 32 * 1024 * 1024,
       maxBodyBytes: opts.cacheBytes?.bodies ?? 48 * 1024 * 1024,
     })
+    const u = opts.uplinks
+    if (u && u.uplinks.size > 0) {
+      this.cached = new CachedPackages({
+        ...u,
+        rules: this.access.rules,
+        scopeHasPackages: (scope) => meta.scopeHasPackages(scope),
+        blobs,
+        body: (key, render) => this.cache.body(key, render),
+        tarballBytes: this.tarballBytes,
+      })
+    }
   }
 
   /** Stored state of a package, from cache. `undefined` when never published. */
@@ -94,28 +126,14 @@ export class Registry {
   /** As `packumentBody`, but `undefined` instead of NOT_FOUND (the 404 path throws nothing). */
   async findPackumentBody(name: string, abbreviated: boolean, baseUrl: string): Promise<RenderedBody | undefined> {
     const state = await this.state(name)
-    if (!state) return undefined
+    // Not local: an uplink's cached copy when the rules proxy this name (a local name never is).
+    if (!state) return this.cached?.packumentBody(name, abbreviated, baseUrl)
     const rev = revOf(state)
-    const variant = `${abbreviated ? 'a' : 'f'}:${baseUrl}`
-    const key = `${name}\u0000${rev}\u0000${variant}`
-    const body = await this.cache.body(key, async () => {
+    return this.cache.body(renderKey(name, rev, abbreviated, baseUrl), async () => {
       const doc = buildPackument(state, baseUrl)
       if (!doc) return undefined
-      const identity = Buffer.from(JSON.stringify(abbreviated ? abbreviate(doc) : doc))
-      const gz = await gzipAsync(identity, { level: 6 })
-      const vh = createHash('sha1').update(variant).digest('hex').slice(0, 8)
-      const etag = `W/"${rev}-${abbreviated ? 'a' : 'f'}${vh}"`
-      const lastModified = new Date(state.pkg.modified).toUTCString()
-      return {
-        etag,
-        lastModified,
-        contentType: abbreviated ? 'application/vnd.npm.install-v1+json' : 'application/json',
-        headers: { etag, 'last-modified': lastModified, vary: 'Accept, Accept-Encoding', 'cache-control': 'public, max-age=300' },
-        identity,
-        gzip: gz,
-      }
+      return renderBody(abbreviated ? abbreviate(doc) : doc, rev, abbreviated, baseUrl, new Date(state.pkg.modified).toUTCString())
     })
-    return body
   }
 
   /** Brotli form of a rendered body, computed once (quality 5: fast, close to gzip -9 size). */
@@ -123,8 +141,22 @@ export class Registry {
     if (body.br) return body.br
     body.br = await brotliAsync(body.identity, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } })
     const state = await this.state(name)
-    if (state) this.cache.resize(`${name}\u0000${revOf(state)}\u0000${abbreviated ? 'a' : 'f'}:${baseUrl}`, body)
+    if (state) this.cache.resize(renderKey(name, revOf(state), abbreviated, baseUrl), body)
     return body.br
+  }
+
+  /**
+   * `proxy_mode: redirect`: where to send a GET of `path` (below the registry root) for a name
+   * that is not local, or `undefined` to serve it here.
+   */
+  async uplinkRedirect(name: string, path: string): Promise<string | undefined> {
+    if (!this.cached || !this.mayRedirect(name) || (await this.state(name))) return undefined
+    return this.cached.redirect(name, path)
+  }
+
+  /** Whether `name`'s rule redirects to an uplink (cheap: the GET path asks before anything async). */
+  mayRedirect(name: string): boolean {
+    return this.cached !== undefined && this.access.rules.redirects(name)
   }
 
   /** Full packument read from the store, uncached (GET ?write=true before a write). */
@@ -141,6 +173,7 @@ export class Registry {
    */
   async manifest(name: string, spec: string, baseUrl: string): Promise<Manifest> {
     const state = await this.state(name)
+    if (!state && this.cached) return this.cached.manifest(name, spec, baseUrl)
     if (!state) throw notFound()
     const version = state.distTags[spec] ?? spec
     const row = state.versions.find((v) => v.version === version)
@@ -155,7 +188,11 @@ export class Registry {
    */
   async tarball(name: string, file: string): Promise<TarballLookup> {
     const state = await this.state(name)
-    if (!state) throw notFound()
+    if (!state) {
+      const cached = await this.cached?.tarball(name, file)
+      if (!cached) throw notFound()
+      return cached
+    }
     let byFile = this.tarballIndex.get(state)
     if (!byFile) {
       byFile = new Map(state.versions.map((v) => [tarballFileName(name, v.version), v]))
@@ -168,10 +205,23 @@ export class Registry {
   }
 
   /**
+   * Where to send a tarball GET instead of serving the bytes: a URL of the blob store valid
+   * `tarballRedirectSeconds`, or `undefined` when Pier serves the bytes itself.
+   */
+  async tarballRedirect(t: TarballLookup): Promise<string | undefined> {
+    const seconds = this.opts.tarballRedirectSeconds
+    if (seconds === undefined || !this.blobs.signedUrl) return undefined
+    // A cached tarball not yet known to be stored is downloaded from its uplink by tarballData.
+    if (t.cached && !this.cached?.isStored(t.key)) return undefined
+    return this.blobs.signedUrl(t.key, seconds)
+  }
+
+  /**
    * The bytes of a tarball: from memory when small (≤ 1 MiB), else a file stream.
    * @throws RegistryError NOT_FOUND when the blob is missing from the store
    */
   async tarballData(t: TarballLookup): Promise<Buffer | Readable> {
+    if (t.cached && this.cached) return this.cached.tarballData(t)
     const hit = this.tarballBytes.get(t.key)
     if (hit) return hit
     if (t.size <= 1024 * 1024) {
@@ -194,6 +244,7 @@ export class Registry {
    */
   async publish(name: string, body: Record<string, unknown>, principal: Principal, email?: string): Promise<WriteResult> {
     const writer = this.access.writer(principal)
+    this.access.requirePublish(name, principal)
     const plan = await planPublish(body, name)
     const key = tarballKey(plan.sha512Hex)
     await this.blobs.put(key, plan.tarball)
@@ -213,11 +264,12 @@ export class Registry {
       unpublished: null,
     }
     const result = await this.meta.transaction(async (tx) => {
-      const pkg = await tx.getPackage(name)
-      if (!pkg) {
-        await tx.insertPackage(name, now)
+      let pkg = await tx.getPackage(name)
+      if (!pkg && (await tx.insertPackage(name, now))) {
         await tx.setMaintainers(name, [writer])
       } else {
+        // Existing, or created by a concurrent publish (PostgreSQL) that committed first.
+        pkg ??= await tx.getPackage(name)
         this.access.requireMaintainer(writer, name, await tx.getMaintainers(name))
       }
       const existing = await tx.getVersion(name, plan.version)
@@ -241,6 +293,8 @@ export class Registry {
       return { rev: await tx.bumpRev(name, now), changed: true }
     })
     if (result.changed) this.cache.invalidate(name)
+    // Its scope now has a local package: it stops proxying at once.
+    this.cached?.localPublished(name)
     return result
   }
 

@@ -307,7 +307,8 @@ describe('Pier as a process', () => {
     const configFile = (config: Record<string, unknown>, fileName = 'config.json'): string => {
       const dir = temp('pier-cfg-')
       const file = join(dir, fileName)
-      const full = { storage: { local: { path: join(dir, 'data') } }, ...config }
+      // No uplinks (no default one from `npm config get registry`): tests stay on loopback.
+      const full = { storage: { local: { path: join(dir, 'data') } }, uplinks: {}, ...config }
       writeFileSync(file, fileName.endsWith('.json') ? JSON.stringify(full) : String(config.yaml))
       return file
     }

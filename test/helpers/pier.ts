@@ -33,16 +33,19 @@ export interface TestPier {
 /**
  * Starts Pier in this process on a random loopback port.
  * @param config overrides merged over `{ storage.local.path: <temp> }`
+ * @param opts.logger Pier's logger (default: silent, or debug lines to the file $TEST_PIER_LOG)
  */
-export async function startPier(config: ConfigInput = {}): Promise<TestPier> {
+export async function startPier(config: ConfigInput = {}, opts: { logger?: pino.Logger } = {}): Promise<TestPier> {
   const dataDir = config.storage?.local?.path ?? tempDir()
   const parsed = ConfigSchema.parse({
+    // No uplinks unless a test configures them: tests never reach beyond loopback.
+    uplinks: {},
     ...config,
     server: { host: '127.0.0.1', port: 0, ...config.server },
     logger: { level: process.env.TEST_PIER_LOG ? 'debug' : 'silent' },
     storage: { ...config.storage, local: { path: dataDir } },
   })
-  const logger = process.env.TEST_PIER_LOG ? pino({ level: 'debug' }, pino.destination(process.env.TEST_PIER_LOG)) : pino({ level: 'silent' })
+  const logger = opts.logger ?? (process.env.TEST_PIER_LOG ? pino({ level: 'debug' }, pino.destination(process.env.TEST_PIER_LOG)) : pino({ level: 'silent' }))
   const pier = await createPier(parsed, { logger })
   const address = await pier.app.listen({ host: '127.0.0.1', port: 0 })
   return {
@@ -76,7 +79,8 @@ export interface PierProcess {
 export async function spawnPier(config: Record<string, unknown> = {}, opts: { env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Promise<PierProcess> {
   const dataDir = opts.dataDir ?? tempDir()
   const file = join(dataDir, 'config.json')
-  const full = { server: { host: '127.0.0.1', port: 0 }, logger: { level: 'info' }, storage: { local: { path: join(dataDir, 'data') } }, ...config }
+  // No uplinks unless a test configures them: tests never reach beyond loopback.
+  const full = { server: { host: '127.0.0.1', port: 0 }, logger: { level: 'info' }, storage: { local: { path: join(dataDir, 'data') } }, uplinks: {}, ...config }
   writeFileSync(file, JSON.stringify(full))
   const child = spawn(process.execPath, [CLI, 'start', '--config', file], {
     env: { ...process.env, ...opts.env },

@@ -28,6 +28,13 @@ export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
   async function get(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const p = parsePackagePath(pathOf(req))
     if (!p) throw notFound()
+    // `packages` access rules: credentials are looked at only for names not readable by all.
+    if (!registry.access.readableByAll(p.name)) registry.access.requireRead(p.name, await ctx.principal(req))
+    // `proxy_mode: redirect`: a name that is not local is fetched by the client from its uplink.
+    if (registry.mayRedirect(p.name)) {
+      const redirect = await registry.uplinkRedirect(p.name, pathOf(req))
+      if (redirect !== undefined) return reply.code(302).header('location', redirect).header('cache-control', 'no-cache').send()
+    }
     const base = ctx.baseUrl(req)
     if (p.kind === 'packument') {
       const query = req.query as Record<string, string | undefined>
@@ -56,6 +63,10 @@ export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const etag = `"${t.integrity}"`
       void reply.header('etag', etag).header('cache-control', TARBALL_CACHE_CONTROL)
       if (req.headers['if-none-match'] === etag) return reply.code(304).send()
+      // storage.s3.redirect: the client fetches from the store. The signed URL expires, so the 302
+      // itself must not be cached (npm follows it; it drops credentials only across host names).
+      const location = await registry.tarballRedirect(t)
+      if (location !== undefined) return reply.code(302).removeHeader('etag').header('cache-control', 'no-store').header('location', location).send()
       const data = await registry.tarballData(t)
       return reply.header('content-type', 'application/octet-stream').header('content-length', t.size).send(data)
     }

@@ -11,7 +11,7 @@ export interface BlobHandle {
   size: number
 }
 
-/** Blob storage backend (local disk now, S3 later). */
+/** Blob storage backend: local disk (FsBlobStore) or an S3-compatible object store (S3BlobStore). */
 export interface BlobStore {
   /**
    * Stores `body` under `key` durably (the bytes are on stable storage when the promise resolves),
@@ -23,6 +23,13 @@ export interface BlobStore {
   /** Reads a whole blob into memory; `undefined` when missing. */
   read(key: string): Promise<Buffer | undefined>
   delete(key: string): Promise<void>
+  /**
+   * A URL from which anyone may GET the blob for the next `expiresSeconds` seconds, for stores
+   * that can serve clients directly (S3's presigned URLs); absent when the store cannot.
+   */
+  signedUrl?(key: string, expiresSeconds: number): Promise<string>
+  /** Releases connections and handles (called once, when Pier stops). */
+  close?(): Promise<void>
 }
 
 /** The content-addressed key of a tarball whose sha512 digest is `sha512Hex`. */

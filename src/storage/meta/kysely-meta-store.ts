@@ -1,31 +1,72 @@
 /**
  * MetaStore over Kysely: the SQL shared by every dialect. `SqliteMetaStore` (sqlite-meta-store.ts)
- * supplies the dialect; a PostgreSQL store will reuse this class with its own dialect and locking.
+ * and `PostgresMetaStore` (postgres-meta-store.ts) supply the dialect, their migrations and
+ * whether writers need locks (`KyselyMetaStoreOptions`).
  */
 import { randomBytes } from 'node:crypto'
-import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction } from 'kysely'
-import type { Database, PackageRow, TokenRow, UserRow, VersionRow } from './schema.js'
+import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction, type TransactionBuilder } from 'kysely'
+import type { CachedPackumentRow, Database, PackageRow, TokenRow, UserRow, VersionRow } from './schema.js'
 import type { MetaStore, MetaTx, PackageState, SearchHit } from './meta-store.js'
 import type { Person } from '../../registry/types.js'
 import * as m0001 from './migrations/0001-init.js'
+import * as m0002 from './migrations/0002-uplink-cache.js'
 
-/** Migrations in name order; each is frozen in time. */
-const MIGRATIONS: Record<string, Migration> = { '0001-init': m0001 }
+/** SQLite's migrations in name order; each is frozen in time. */
+export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002 }
+
+/**
+ * Advisory lock key (`pg_advisory_xact_lock`) serialising appends to `changes` on PostgreSQL, so
+ * `seq` order is commit order: a sequence hands out numbers at insert time, and without the lock a
+ * later-committing transaction could hold a lower `seq` than one a `_changes` reader already saw.
+ */
+export const CHANGES_LOCK_KEY = 0x7069_6572_0001 // "pier" 0001
 
 class StaticMigrations implements MigrationProvider {
+  constructor(private readonly migrations: Record<string, Migration>) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return MIGRATIONS
+    return this.migrations
   }
+}
+
+/** What differs between the dialects. */
+export interface KyselyMetaStoreOptions {
+  /** The dialect's migrations, same names and logical schema on every dialect. Default: SQLite's. */
+  migrations?: Record<string, Migration>
+  /**
+   * Several connections may write at once (PostgreSQL): `MetaTx.getPackage` takes the row lock
+   * (`SELECT … FOR UPDATE`), `bumpRev` takes the change-feed lock, and `readPackage` reads one
+   * REPEATABLE READ snapshot. SQLite has one writer and needs none of it.
+   */
+  concurrentWriters?: boolean
+  /** `LIKE` is case-sensitive on this dialect (PostgreSQL): search uses `ILIKE`. */
+  caseSensitiveLike?: boolean
 }
 
 /** MetaStore implemented with portable Kysely queries. */
 export class KyselyMetaStore implements MetaStore {
-  constructor(protected readonly db: Kysely<Database>) {}
+  private readonly migrations: Record<string, Migration>
+  private readonly concurrentWriters: boolean
+  private readonly likeOp: 'like' | 'ilike'
+
+  constructor(
+    protected readonly db: Kysely<Database>,
+    opts: KyselyMetaStoreOptions = {},
+  ) {
+    this.migrations = opts.migrations ?? SQLITE_MIGRATIONS
+    this.concurrentWriters = opts.concurrentWriters ?? false
+    this.likeOp = opts.caseSensitiveLike ? 'ilike' : 'like'
+  }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: new StaticMigrations() })
+    const migrator = new Migrator({ db: this.db, provider: new StaticMigrations(this.migrations) })
     const { error } = await migrator.migrateToLatest()
     if (error) throw error instanceof Error ? error : new Error(String(error))
+  }
+
+  /** The transaction `readPackage` reads in: one consistent snapshot of the package's rows. */
+  private snapshot(): TransactionBuilder<Database> {
+    const t = this.db.transaction()
+    return this.concurrentWriters ? t.setIsolationLevel('repeatable read').setAccessMode('read only') : t
   }
 
   async close(): Promise<void> {
@@ -34,7 +75,7 @@ export class KyselyMetaStore implements MetaStore {
 
   async readPackage(name: string): Promise<PackageState | undefined> {
     // One transaction so the snapshot is consistent (a publish cannot land between the reads).
-    return this.db.transaction().execute(async (trx) => {
+    return this.snapshot().execute(async (trx) => {
       const pkg = await trx.selectFrom('packages').selectAll().where('name', '=', name).executeTakeFirst()
       if (!pkg) return undefined
       const [versions, tags, maint, stars] = await Promise.all([
@@ -61,7 +102,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async transaction<T>(fn: (tx: MetaTx) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(new KyselyMetaTx(trx)))
+    return this.db.transaction().execute((trx) => fn(new KyselyMetaTx(trx, this.concurrentWriters)))
   }
 
   async getUser(name: string): Promise<UserRow | undefined> {
@@ -115,7 +156,10 @@ export class KyselyMetaStore implements MetaStore {
     // Coarse SQL prefilter (each word somewhere in the name or manifest), exact filter in JS below.
     for (const w of words) {
       const like = `%${w.replace(/[%_\\]/g, (c) => '\\' + c)}%`
-      q = q.where((eb) => eb.or([sql<boolean>`versions.name like ${like} escape '\\'`, sql<boolean>`versions.manifest like ${like} escape '\\'`]))
+      const op = sql.raw(this.likeOp)
+      q = q.where((eb) =>
+        eb.or([sql<boolean>`versions.name ${op} ${like} escape '\\'`, sql<boolean>`versions.manifest ${op} ${like} escape '\\'`]),
+      )
     }
     const rows = await q.orderBy('versions.name').execute()
     const matched = rows.filter((r) => {
@@ -144,18 +188,64 @@ export class KyselyMetaStore implements MetaStore {
     const rows = await this.db.selectFrom('changes').selectAll().where('seq', '>', since).orderBy('seq').limit(limit).execute()
     return rows.map((r) => ({ seq: r.seq, name: r.name, rev: r.rev, deleted: r.deleted !== 0 }))
   }
+
+  async scopeHasPackages(scope: string): Promise<boolean> {
+    const prefix = `${scope.replace(/[%_\\]/g, (c) => '\\' + c)}/%`
+    const row = await this.db
+      .selectFrom('packages')
+      .select('name')
+      .where(sql<boolean>`name like ${prefix} escape '\\'`)
+      .limit(1)
+      .executeTakeFirst()
+    return row !== undefined
+  }
+
+  async getCachedPackument(name: string, uplink: string): Promise<CachedPackumentRow | undefined> {
+    return this.db.selectFrom('uplink_packuments').selectAll().where('name', '=', name).where('uplink', '=', uplink).executeTakeFirst()
+  }
+
+  async putCachedPackument(row: CachedPackumentRow): Promise<void> {
+    const { name: _n, uplink: _u, ...changes } = row
+    await this.db
+      .insertInto('uplink_packuments')
+      .values(row)
+      .onConflict((oc) => oc.columns(['name', 'uplink']).doUpdateSet(changes))
+      .execute()
+  }
+
+  async touchCachedPackument(name: string, uplink: string, fetchedAt: string): Promise<void> {
+    await this.db.updateTable('uplink_packuments').set({ fetched_at: fetchedAt }).where('name', '=', name).where('uplink', '=', uplink).execute()
+  }
+
+  async deleteCachedPackument(name: string, uplink: string): Promise<void> {
+    await this.db.deleteFrom('uplink_packuments').where('name', '=', name).where('uplink', '=', uplink).execute()
+  }
 }
 
 /** MetaTx over a Kysely transaction. */
 class KyselyMetaTx implements MetaTx {
-  constructor(private readonly trx: Transaction<Database>) {}
+  /** @param locking take row and change-feed locks (several connections write at once) */
+  constructor(
+    private readonly trx: Transaction<Database>,
+    private readonly locking: boolean,
+  ) {}
 
   getPackage(name: string): Promise<PackageRow | undefined> {
-    return this.trx.selectFrom('packages').selectAll().where('name', '=', name).executeTakeFirst()
+    const q = this.trx.selectFrom('packages').selectAll().where('name', '=', name)
+    return (this.locking ? q.forUpdate() : q).executeTakeFirst()
   }
 
-  async insertPackage(name: string, now: string): Promise<void> {
-    await this.trx.insertInto('packages').values({ name, rev_seq: 0, rev_hash: '0', created: now, modified: now }).execute()
+  async insertPackage(name: string, now: string): Promise<boolean> {
+    // A concurrent creator of the same name makes this wait for its commit, then insert nothing.
+    const r = await this.trx
+      .insertInto('packages')
+      .values({ name, rev_seq: 0, rev_hash: '0', created: now, modified: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .executeTakeFirst()
+    if (Number(r.numInsertedOrUpdatedRows ?? 0) > 0) return true
+    // Lost the race: lock the winner's row, as getPackage would have.
+    if (this.locking) await this.getPackage(name)
+    return false
   }
 
   getVersion(name: string, version: string): Promise<VersionRow | undefined> {
@@ -232,6 +322,7 @@ class KyselyMetaTx implements MetaTx {
       .returning(['rev_seq'])
       .executeTakeFirstOrThrow()
     const rev = `${row.rev_seq}-${hash}`
+    if (this.locking) await sql`select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})`.execute(this.trx)
     await this.trx.insertInto('changes').values({ name, rev, deleted: deleted ? 1 : 0, created: now }).execute()
     return rev
   }

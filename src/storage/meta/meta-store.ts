@@ -5,6 +5,7 @@
  */
 import type { PackageRow, TokenRow, UserRow, VersionRow } from './schema.js'
 import type { Person } from '../../registry/types.js'
+import type { UplinkCacheStore } from '../../uplink/uplink-cache.js'
 
 /** Everything stored about one package, as read in one snapshot. */
 export interface PackageState {
@@ -28,9 +29,15 @@ export interface SearchHit {
 
 /** Operations available inside a write transaction. */
 export interface MetaTx {
-  /** Reads (and on PostgreSQL locks) the package row. */
+  /** Reads (and on PostgreSQL locks, until the transaction ends) the package row. */
   getPackage(name: string): Promise<PackageRow | undefined>
-  insertPackage(name: string, now: string): Promise<void>
+  /**
+   * Creates the package row (rev 0) unless it exists.
+   * @returns true when this call created it; false when a concurrent transaction created the
+   *   same name first (its row is then locked like `getPackage` locks it, and the caller must
+   *   treat the package as existing: check maintainers, look for the version)
+   */
+  insertPackage(name: string, now: string): Promise<boolean>
   getVersion(name: string, version: string): Promise<VersionRow | undefined>
   listVersions(name: string): Promise<VersionRow[]>
   /** Inserts a version row; throws the driver's unique-constraint error if it exists. */
@@ -54,8 +61,8 @@ export interface MetaTx {
   bumpRev(name: string, now: string, deleted?: boolean): Promise<string>
 }
 
-/** The metadata store. */
-export interface MetaStore {
+/** The metadata store (also the durable half of the uplink cache). */
+export interface MetaStore extends UplinkCacheStore {
   /** Applies pending migrations. */
   migrate(): Promise<void>
   close(): Promise<void>
@@ -79,4 +86,6 @@ export interface MetaStore {
   search(words: string[], size: number, from: number): Promise<{ total: number; hits: SearchHit[] }>
   /** The change feed after `since`, at most `limit` rows. */
   changesSince(since: number, limit: number): Promise<{ seq: number; name: string; rev: string; deleted: boolean }[]>
+  /** Whether any package of `scope` (`@corp`) exists locally, unpublished ones included. */
+  scopeHasPackages(scope: string): Promise<boolean>
 }

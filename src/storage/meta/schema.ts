@@ -80,6 +80,19 @@ export interface ChangesTable {
   created: string
 }
 
+/** Packuments of uplinks (cached data), one row per name and uplink (migration 0002). */
+export interface UplinkPackumentsTable {
+  name: string
+  uplink: string
+  /** The uplink's ETag and Last-Modified, sent back when revalidating. */
+  etag: string | null
+  last_modified: string | null
+  /** When the uplink last confirmed this copy (ISO 8601). */
+  fetched_at: string
+  /** The packument JSON as the uplink sent it. */
+  body: string
+}
+
 /** The whole database. */
 export interface Database {
   packages: PackagesTable
@@ -90,6 +103,7 @@ export interface Database {
   users: UsersTable
   tokens: TokensTable
   changes: ChangesTable
+  uplink_packuments: UplinkPackumentsTable
 }
 
 export type PackageRow = Selectable<PackagesTable>
@@ -97,3 +111,4 @@ export type VersionRow = Selectable<VersionsTable>
 export type NewVersionRow = Insertable<VersionsTable>
 export type UserRow = Selectable<UsersTable>
 export type TokenRow = Selectable<TokensTable>
+export type CachedPackumentRow = Selectable<UplinkPackumentsTable>

@@ -1,0 +1,91 @@
+/**
+ * Configuration of uplinks and package rules, in the original registry's shape:
+ *
+ * ```yaml
+ * uplinks:
+ *   up: { url: https://registry.example.com/, timeout: 30s, maxage: 2m, fail_timeout: 5m, max_fails: 2 }
+ * private_scopes: ['@corp']
+ * packages:
+ *   '@corp/*': { access: $authenticated, publish: $authenticated }     # no proxy: never asked upstream
+ *   '**':      { access: $all, publish: $authenticated, proxy: up }
+ * ```
+ *
+ * Durations are milliseconds, or a number with a unit (`500ms`, `30s`, `2m`, `1h`, `1d`).
+ */
+import { z } from 'zod'
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** Parses `30s`, `2m`, `1h`, `1d`, `500ms` or a number of milliseconds. */
+export function parseDuration(v: string | number): number {
+  if (typeof v === 'number') return v
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(v)
+  if (!m) throw new Error(`invalid duration "${v}" (use milliseconds or e.g. 30s, 2m, 1h)`)
+  return Math.round(Number(m[1]) * (UNITS[(m[2] ?? 'ms').toLowerCase()] ?? 1))
+}
+
+const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  try {
+    return parseDuration(v)
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message })
+    return z.NEVER
+  }
+})
+
+/** A list of names written as a YAML list or as one space-separated string (`$all`, `up other`). */
+const names = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : v.split(/\s+/)).filter((s) => s !== ''))
+
+const UplinkAuthSchema = z
+  .object({
+    /** `bearer`: `Authorization: Bearer <token>`; `basic`: `Authorization: Basic <token>` (base64 of user:password). */
+    type: z.enum(['bearer', 'basic']),
+    token: z.string().optional(),
+    /** Name of an environment variable holding the token (read at start). */
+    token_env: z.string().optional(),
+  })
+  .strict()
+  .refine((a) => (a.token === undefined) !== (a.token_env === undefined), { message: 'give exactly one of token and token_env' })
+
+/** One upstream registry. */
+export const UplinkSchema = z
+  .object({
+    /** Base URL of the upstream registry. */
+    url: z.url(),
+    /** Idle time allowed while connecting, waiting for headers or between body chunks. */
+    timeout: duration.default(30_000),
+    /** How long a cached packument is served without asking the uplink again. */
+    maxage: duration.default(120_000),
+    /** How long the uplink is left alone once `max_fails` requests in a row failed. */
+    fail_timeout: duration.default(300_000),
+    /** Failed requests in a row that open the circuit breaker; 0 never opens it. */
+    max_fails: z.number().int().min(0).default(2),
+    /** Keep the tarballs fetched from this uplink in the blob store. */
+    cache: z.boolean().default(true),
+    auth: UplinkAuthSchema.optional(),
+  })
+  .strict()
+
+/** What a `packages` rule allows for the names its glob matches. */
+export const PackageRuleSchema = z
+  .object({
+    /** Who may read: `$all`, `$anonymous`, `$authenticated` or user names. */
+    access: names.default(['$all']),
+    /** Who may publish (and change) packages: same vocabulary. */
+    publish: names.default(['$authenticated']),
+    /** Uplinks asked for names that are not local, in order; none: the names are private. */
+    proxy: names.default([]),
+    /** `proxy`: Pier fetches and caches; `redirect`: Pier answers 302 to the first uplink instead. */
+    proxy_mode: z.enum(['proxy', 'redirect']).default('proxy'),
+  })
+  .strict()
+
+export const UplinksSchema = z.record(z.string(), UplinkSchema)
+/** `npm audit`: the uplink its requests are forwarded to (default: the first uplink; `false`: none, 501). */
+export const AuditSchema = z.object({ uplink: z.union([z.string(), z.literal(false)]).optional() }).strict()
+export const PackagesSchema = z.record(z.string(), PackageRuleSchema)
+/** Scopes that never proxy, whether or not a package of theirs was published yet. */
+export const PrivateScopesSchema = z.array(z.string().regex(/^@[^/@\s]+$/, 'a scope looks like @name')).default([])
+
+export type UplinkConfig = z.infer<typeof UplinkSchema>
+export type PackageRuleConfig = z.infer<typeof PackageRuleSchema>

@@ -1,0 +1,60 @@
+/**
+ * The shared metadata store for several Pier nodes: PostgreSQL through node-postgres (`pg`).
+ * Same queries as SQLite (KyselyMetaStore); the differences are the migrations (identity column,
+ * "C" collation), row locks in write transactions, the change-feed lock, REPEATABLE READ package
+ * reads, ILIKE search, and an advisory lock so that nodes starting together migrate one at a time.
+ */
+import { Kysely, PostgresDialect, sql, type Migration } from 'kysely'
+import pg from 'pg'
+import type { Database } from './schema.js'
+import { KyselyMetaStore } from './kysely-meta-store.js'
+import * as m0001 from './migrations/postgres/0001-init.js'
+import * as m0002 from './migrations/0002-uplink-cache.js'
+
+/**
+ * PostgreSQL's migrations in name order, the same names as SQLite's (`SQLITE_MIGRATIONS`): its own
+ * where the SQL differs (0001), the shared portable ones otherwise. Each is frozen in time.
+ */
+export const POSTGRES_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002 }
+
+/** Session advisory lock key held by the node that is migrating. */
+export const MIGRATION_LOCK_KEY = 0x7069_6572_0002 // "pier" 0002
+
+/** Options of the PostgreSQL store. */
+export interface PostgresMetaStoreOptions {
+  /** Connection string, `postgres://user:password@host:5432/database`. */
+  url: string
+  /** Connections in the pool (default 10); at least 2 (migration holds one for its lock). */
+  poolSize?: number
+  /** Told about errors of idle pooled connections (e.g. the server restarted); default: ignored, the pool replaces them. */
+  onPoolError?: (err: Error) => void
+}
+
+/** MetaStore on PostgreSQL; any number of Pier nodes may share one database. */
+export class PostgresMetaStore extends KyselyMetaStore {
+  constructor(opts: PostgresMetaStoreOptions) {
+    const pool = new pg.Pool({ connectionString: opts.url, max: Math.max(2, opts.poolSize ?? 10) })
+    // An idle client's error is emitted on the pool; unhandled, it would end the process.
+    pool.on('error', (err) => opts.onPoolError?.(err))
+    super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), {
+      migrations: POSTGRES_MIGRATIONS,
+      concurrentWriters: true,
+      caseSensitiveLike: true,
+    })
+  }
+
+  /**
+   * Applies pending migrations while holding a session advisory lock on one connection, so when
+   * several nodes start at once one migrates and the others wait, then find nothing to do.
+   */
+  override async migrate(): Promise<void> {
+    await this.db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+      try {
+        await super.migrate()
+      } finally {
+        await sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+      }
+    })
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * An uplink: an upstream registry Pier asks for packages it does not have locally. Its answers are
+ * "cached" data (uplink-cache.ts); what was published to Pier is "local".
+ */
+import type { Readable } from 'node:stream'
+
+/** Answer to a packument request. */
+export type PackumentFetch =
+  /** `text` is the packument JSON as sent (decompressed). */
+  | { kind: 'ok'; text: string; etag: string | undefined; lastModified: string | undefined }
+  /** 304 to a conditional request: the cached copy is current. */
+  | { kind: 'not-modified' }
+  | { kind: 'not-found' }
+
+/** A tarball download in progress. */
+export interface TarballFetch {
+  body: Readable
+  /** Content-Length, when the uplink sent one. */
+  size: number | undefined
+}
+
+/** An uplink's answer to a forwarded request. */
+export interface ForwardedResponse {
+  status: number
+  headers: Record<string, string>
+  body: Buffer
+}
+
+/** Why an uplink request failed. */
+export type UplinkFailure =
+  /** No answer in time (connect, headers or an idle body). */
+  | 'timeout'
+  /** Connection refused, reset, DNS failure. */
+  | 'unreachable'
+  /** An error status (5xx, 429, or an unexpected 4xx). */
+  | 'status'
+  /** The answer was not a packument. */
+  | 'invalid'
+  /** The circuit breaker is open: recent requests failed, this one was not sent. */
+  | 'circuit-open'
+
+/** A failed uplink request. */
+export class UplinkError extends Error {
+  constructor(
+    readonly uplink: string,
+    readonly failure: UplinkFailure,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'UplinkError'
+  }
+}
+
+/** An upstream registry. */
+export interface Uplink {
+  readonly name: string
+  /** How long a cached packument stays fresh, ms. */
+  readonly maxage: number
+  /** Whether tarballs from this uplink are kept in the blob store. */
+  readonly cacheTarballs: boolean
+  /**
+   * Fetches the full packument of `name`; with `etag`/`lastModified` the request is conditional.
+   * @throws UplinkError
+   */
+  fetchPackument(name: string, o: { etag?: string | undefined; lastModified?: string | undefined; signal?: AbortSignal }): Promise<PackumentFetch>
+  /**
+   * Starts downloading a tarball from the URL the uplink's packument gave.
+   * @returns `undefined` on 404
+   * @throws UplinkError
+   */
+  fetchTarball(url: string, o?: { signal?: AbortSignal }): Promise<TarballFetch | undefined>
+  /**
+   * Sends a request to a path below the uplink's URL and returns the whole answer (npm audit's
+   * POSTs, forwarded as they came).
+   * @throws UplinkError when no answer arrives (any status is an answer)
+   */
+  forward(path: string, o: { method: string; headers: Record<string, string>; body?: Buffer }): Promise<ForwardedResponse>
+  /** Absolute URL of `path` (relative to the registry root, e.g. `@s%2fn`) on this uplink. */
+  urlOf(path: string): string
+  /** Closes idle connections. */
+  close(): Promise<void>
+}

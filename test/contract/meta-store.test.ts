@@ -1,0 +1,617 @@
+/**
+ * The MetaStore contract, one body of tests run against every backend (SQLite on a temp file,
+ * PostgreSQL on a database this file creates on 127.0.0.1:5432 and drops afterwards): packages,
+ * versions, dist-tags, maintainers, stars, users, tokens, revisions and the change feed, search,
+ * scopes, the uplink packument cache, rollback, and concurrent write transactions. PostgreSQL also gets tests of what only it has:
+ * several nodes migrating at once, the row lock and the change-feed lock, observed in `pg_locks`.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import pg from 'pg'
+import type { MetaStore, MetaTx } from '../../src/storage/meta/meta-store.js'
+import { SQLITE_MIGRATIONS } from '../../src/storage/meta/kysely-meta-store.js'
+import { POSTGRES_MIGRATIONS, PostgresMetaStore } from '../../src/storage/meta/postgres-meta-store.js'
+import type { CachedPackumentRow, TokenRow, UserRow, VersionRow } from '../../src/storage/meta/schema.js'
+import { SqliteMetaStore } from '../../src/storage/meta/sqlite-meta-store.js'
+import { createTempDatabase } from '../helpers/postgres.js'
+import { tempDir } from '../helpers/pier.js'
+
+/** An empty database of one backend. */
+interface TestDb {
+  /** A new, unmigrated store on this database (each its own connection or pool). */
+  open(): MetaStore
+  destroy(): Promise<void>
+  /** Connection string, PostgreSQL only: for the lock tests. */
+  pgUrl?: string
+}
+
+interface Backend {
+  name: string
+  create(): Promise<TestDb>
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'sqlite',
+    async create() {
+      const dir = tempDir('pier-contract-')
+      const file = join(dir, 'pier.sqlite')
+      return {
+        open: () => new SqliteMetaStore({ file }),
+        async destroy() {
+          rmSync(dir, { recursive: true, force: true })
+        },
+      }
+    },
+  },
+  {
+    name: 'postgres',
+    async create() {
+      const db = await createTempDatabase()
+      return { open: () => new PostgresMetaStore({ url: db.url }), destroy: () => db.drop(), pgUrl: db.url }
+    },
+  },
+]
+
+let counter = 0
+/** A package name no other test uses. */
+const uniqueName = (prefix: string): string => `${prefix}-${++counter}-${randomBytes(3).toString('hex')}`
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
+/** ISO timestamps that sort in call order (one millisecond apart). */
+let clock = Date.parse('2024-01-01T00:00:00.000Z')
+const tick = (): string => new Date(clock++).toISOString()
+
+function versionRow(name: string, version: string, extra: Partial<VersionRow> & { manifest?: string } = {}): VersionRow {
+  return {
+    name,
+    version,
+    manifest: JSON.stringify({ name, version, description: `${name} ${version}` }),
+    readme: `# ${name}`,
+    readme_filename: 'README.md',
+    integrity: `sha512-${randomBytes(64).toString('base64')}`,
+    shasum: randomBytes(20).toString('hex'),
+    tarball_key: `tarballs/sha512/${randomBytes(64).toString('hex')}`,
+    size: 1234,
+    published: tick(),
+    unpublished: null,
+    ...extra,
+  }
+}
+
+function userRow(name: string): UserRow {
+  const now = tick()
+  return { name, email: `${name}@example.com`, password_hash: `scrypt$test$${name}`, created: now, updated: now }
+}
+
+/** Creates `name` with the given versions (the last one `latest`) in one transaction. */
+async function createPackage(store: MetaStore, name: string, versions: VersionRow[], maintainers: string[] = []): Promise<string> {
+  return store.transaction(async (tx) => {
+    assert.equal(await tx.insertPackage(name, tick()), true)
+    for (const v of versions) await tx.insertVersion(v)
+    const last = versions.at(-1)
+    if (last) await tx.setDistTag(name, 'latest', last.version)
+    if (maintainers.length > 0) await tx.setMaintainers(name, maintainers)
+    return tx.bumpRev(name, tick())
+  })
+}
+
+async function lastSeq(store: MetaStore): Promise<number> {
+  const all = await store.changesSince(0, 1_000_000)
+  return all.at(-1)?.seq ?? 0
+}
+
+/**
+ * Resolves once some session of the database waits for a lock; fails if `other` settles first
+ * (it did not wait) or nothing waits within 10 s. Polls `pg_locks`, a real condition, not a timer.
+ */
+async function waitUntilBlocked(client: pg.Client, other: Promise<unknown>, what: string): Promise<void> {
+  let settled = false
+  other.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  const deadline = Date.now() + 10_000
+  while (true) {
+    const r = await client.query<{ n: number }>(
+      `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
+       where not l.granted and a.datname = current_database()`,
+    )
+    if ((r.rows[0]?.n ?? 0) > 0) return
+    assert.ok(!settled, `${what} finished instead of waiting for the lock`)
+    assert.ok(Date.now() < deadline, `${what} never waited for the lock`)
+  }
+}
+
+/** A promise and its resolver. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => (resolve = r))
+  return { promise, resolve }
+}
+
+void test('every dialect has the same migrations, by name', () => {
+  assert.deepEqual(Object.keys(POSTGRES_MIGRATIONS).sort(), Object.keys(SQLITE_MIGRATIONS).sort())
+})
+
+for (const backend of BACKENDS) {
+  void describe(`MetaStore contract: ${backend.name}`, () => {
+    let db: TestDb
+    let store: MetaStore
+
+    before(async () => {
+      db = await backend.create()
+      store = db.open()
+      await store.migrate()
+    })
+    after(async () => {
+      await store?.close()
+      await db?.destroy()
+    })
+
+    void test('migrate is idempotent and a second store sees the same data', async () => {
+      await store.insertUser(userRow('migrate-check'))
+      const other = db.open()
+      try {
+        await other.migrate()
+        assert.equal((await other.getUser('migrate-check'))?.email, 'migrate-check@example.com')
+      } finally {
+        await other.close()
+      }
+      await store.migrate()
+    })
+
+    void test('insertPackage creates once; getPackage reads the row with number-typed integers', async () => {
+      const name = uniqueName('pkg')
+      const created = tick()
+      const r = await store.transaction(async (tx) => {
+        assert.equal(await tx.getPackage(name), undefined)
+        const first = await tx.insertPackage(name, created)
+        const second = await tx.insertPackage(name, tick())
+        return { first, second, row: await tx.getPackage(name) }
+      })
+      assert.equal(r.first, true)
+      assert.equal(r.second, false)
+      assert.deepEqual(r.row, { name, rev_seq: 0, rev_hash: '0', created, modified: created })
+      const state = await store.readPackage(name)
+      assert.ok(state)
+      assert.equal(typeof state.pkg.rev_seq, 'number')
+      assert.deepEqual(state.versions, [])
+      assert.deepEqual(state.distTags, {})
+      assert.equal(await store.readPackage(uniqueName('absent')), undefined)
+    })
+
+    void test('a transaction that throws leaves nothing behind', async () => {
+      const name = uniqueName('rollback')
+      const seq = await lastSeq(store)
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.insertPackage(name, tick())
+          await tx.insertVersion(versionRow(name, '1.0.0'))
+          await tx.setDistTag(name, 'latest', '1.0.0')
+          await tx.bumpRev(name, tick())
+          throw new Error('boom')
+        }),
+        /boom/,
+      )
+      assert.equal(await store.readPackage(name), undefined)
+      assert.equal(await store.getVersion(name, '1.0.0'), undefined)
+      assert.deepEqual(
+        (await store.changesSince(seq, 100)).filter((c) => c.name === name),
+        [],
+      )
+      // The connection is usable afterwards.
+      await createPackage(store, name, [versionRow(name, '1.0.0')])
+      assert.ok(await store.getVersion(name, '1.0.0'))
+    })
+
+    void test('versions: insert, duplicate refused, get, list, replace, manifest update, unpublish, snapshot order', async () => {
+      const name = uniqueName('ver')
+      const v1 = versionRow(name, '1.0.0')
+      const v2 = versionRow(name, '1.1.0', { readme: null, readme_filename: null, size: 2_000_000_000 })
+      const v0 = versionRow(name, '0.9.0')
+      await createPackage(store, name, [v1, v2, v0])
+      await assert.rejects(store.transaction((tx) => tx.insertVersion(versionRow(name, '1.0.0'))))
+      assert.deepEqual(await store.getVersion(name, '1.0.0'), v1)
+      assert.deepEqual(await store.getVersion(name, '1.1.0'), v2)
+      assert.equal(await store.getVersion(name, '9.9.9'), undefined)
+
+      const replacement = versionRow(name, '1.0.0', { manifest: JSON.stringify({ name, version: '1.0.0', replaced: true }) })
+      await store.transaction(async (tx) => {
+        assert.deepEqual(await tx.getVersion(name, '1.1.0'), v2)
+        assert.deepEqual(
+          (await tx.listVersions(name)).map((v) => v.version).sort(),
+          ['0.9.0', '1.0.0', '1.1.0'],
+        )
+        await tx.replaceVersion(replacement)
+        await tx.updateManifest(name, '1.1.0', JSON.stringify({ name, version: '1.1.0', deprecated: 'old' }))
+        await tx.markUnpublished(name, ['0.9.0'], '2030-01-01T00:00:00.000Z')
+        await tx.markUnpublished(name, [], '2030-01-01T00:00:00.000Z')
+        await tx.bumpRev(name, tick())
+      })
+      const state = await store.readPackage(name)
+      assert.ok(state)
+      // Publish order (published, then version), unpublished rows included.
+      assert.deepEqual(
+        state.versions.map((v) => v.version),
+        ['1.1.0', '0.9.0', '1.0.0'],
+      )
+      assert.deepEqual(state.versions[2], replacement)
+      assert.equal(JSON.parse(state.versions[0]?.manifest ?? '{}').deprecated, 'old')
+      assert.equal(state.versions[0]?.size, 2_000_000_000)
+      assert.equal(state.versions[1]?.unpublished, '2030-01-01T00:00:00.000Z')
+      assert.equal(state.versions[2]?.unpublished, null)
+    })
+
+    void test('dist-tags: set, move, delete', async () => {
+      const name = uniqueName('tags')
+      await createPackage(store, name, [versionRow(name, '1.0.0'), versionRow(name, '2.0.0-beta.1')])
+      await store.transaction(async (tx) => {
+        await tx.setDistTag(name, 'beta', '2.0.0-beta.1')
+        await tx.setDistTag(name, 'next', '1.0.0')
+        await tx.setDistTag(name, 'next', '2.0.0-beta.1')
+        assert.deepEqual(await tx.getDistTags(name), { latest: '2.0.0-beta.1', beta: '2.0.0-beta.1', next: '2.0.0-beta.1' })
+        await tx.setDistTag(name, 'latest', '1.0.0')
+        await tx.deleteDistTag(name, 'beta')
+        await tx.deleteDistTag(name, 'no-such-tag')
+        await tx.bumpRev(name, tick())
+      })
+      assert.deepEqual((await store.readPackage(name))?.distTags, { latest: '1.0.0', next: '2.0.0-beta.1' })
+    })
+
+    void test('maintainers: replaced as a set, sorted bytewise, with e-mails from users', async () => {
+      const name = uniqueName('maint')
+      const users = ['Zed', 'b_c', 'b-c', 'a'].map((u) => `${u}-${counter}`)
+      await store.insertUser(userRow(users[3] as string))
+      await createPackage(store, name, [versionRow(name, '1.0.0')], ['nobody'])
+      await store.transaction(async (tx) => {
+        assert.deepEqual(await tx.getMaintainers(name), ['nobody'])
+        await tx.setMaintainers(name, users)
+        assert.deepEqual(await tx.getMaintainers(name), [...users].sort())
+        assert.equal(await tx.userExists(users[3] as string), true)
+        assert.equal(await tx.userExists(users[0] as string), false)
+        await tx.bumpRev(name, tick())
+      })
+      const state = await store.readPackage(name)
+      // Bytewise (SQLite BINARY, PostgreSQL "C"): uppercase before lowercase, '-' before '_'.
+      assert.deepEqual(state?.maintainers, [
+        { name: users[0] },
+        { name: users[3], email: `${users[3]}@example.com` },
+        { name: users[2] },
+        { name: users[1] },
+      ])
+      await store.transaction((tx) => tx.setMaintainers(name, []))
+      assert.deepEqual((await store.readPackage(name))?.maintainers, [])
+    })
+
+    void test('stars: set and unset idempotently; starredBy', async () => {
+      const a = uniqueName('star-a')
+      const b = uniqueName('star-b')
+      const fan = uniqueName('fan')
+      await createPackage(store, a, [versionRow(a, '1.0.0')])
+      await createPackage(store, b, [versionRow(b, '1.0.0')])
+      await store.transaction(async (tx) => {
+        await tx.setStar(a, fan, true)
+        await tx.setStar(a, fan, true)
+        await tx.setStar(a, 'other', true)
+        await tx.setStar(b, fan, true)
+        await tx.setStar(b, 'never-starred', false)
+      })
+      assert.deepEqual((await store.readPackage(a))?.stars, ['other', fan].sort())
+      assert.deepEqual(await store.starredBy(fan), [a, b].sort())
+      await store.transaction((tx) => tx.setStar(a, fan, false))
+      assert.deepEqual(await store.starredBy(fan), [b])
+      assert.deepEqual((await store.readPackage(a))?.stars, ['other'])
+    })
+
+    void test('users: insert, get, count, update, duplicate refused', async () => {
+      const name = uniqueName('user')
+      const before = await store.countUsers()
+      assert.equal(typeof before, 'number')
+      const row = userRow(name)
+      await store.insertUser(row)
+      assert.deepEqual(await store.getUser(name), row)
+      assert.equal(await store.countUsers(), before + 1)
+      await assert.rejects(store.insertUser(userRow(name)))
+      await store.updateUser(name, { email: 'new@example.com', updated: '2031-01-01T00:00:00.000Z' })
+      assert.deepEqual(await store.getUser(name), { ...row, email: 'new@example.com', updated: '2031-01-01T00:00:00.000Z' })
+      await store.updateUser(name, { password_hash: 'scrypt$other' })
+      assert.equal((await store.getUser(name))?.password_hash, 'scrypt$other')
+      assert.equal(await store.getUser(uniqueName('nobody')), undefined)
+    })
+
+    void test('tokens: insert, get, list in creation order, delete', async () => {
+      const user = uniqueName('tokuser')
+      const token = (n: number, extra: Partial<TokenRow> = {}): TokenRow => {
+        const now = tick()
+        return {
+          key: randomBytes(64).toString('hex'),
+          token_prefix: `npm_${n}`,
+          user_name: user,
+          readonly: 0,
+          cidr_whitelist: null,
+          description: null,
+          created: now,
+          updated: now,
+          ...extra,
+        }
+      }
+      const t1 = token(1, { readonly: 1, cidr_whitelist: JSON.stringify(['10.0.0.0/8']), description: 'ci' })
+      const t2 = token(2)
+      await store.insertToken(t2)
+      await store.insertToken(t1)
+      await store.insertToken(token(3, { user_name: uniqueName('someone-else') }))
+      assert.deepEqual(await store.getToken(t1.key), t1)
+      assert.equal(typeof (await store.getToken(t1.key))?.readonly, 'number')
+      assert.deepEqual(await store.listTokens(user), [t1, t2].sort((x, y) => (x.created < y.created ? -1 : 1)))
+      await assert.rejects(store.insertToken(t1))
+      assert.equal(await store.deleteToken(t1.key), 1)
+      assert.equal(await store.deleteToken(t1.key), 0)
+      assert.equal(await store.getToken(t1.key), undefined)
+      assert.deepEqual(await store.listTokens(user), [t2])
+    })
+
+    void test('bumpRev: revision counter, hash and modified; the change feed in order, paged', async () => {
+      const name = uniqueName('rev')
+      const since = await lastSeq(store)
+      const r1 = await createPackage(store, name, [versionRow(name, '1.0.0')])
+      const modified = tick()
+      const [r2, r3] = await store.transaction(async (tx) => [await tx.bumpRev(name, tick()), await tx.bumpRev(name, modified, true)])
+      assert.match(r1, /^1-[0-9a-f]{16}$/)
+      assert.match(r2 as string, /^2-[0-9a-f]{16}$/)
+      assert.match(r3 as string, /^3-[0-9a-f]{16}$/)
+      const pkg = await store.transaction((tx) => tx.getPackage(name))
+      assert.equal(`${pkg?.rev_seq}-${pkg?.rev_hash}`, r3)
+      assert.equal(pkg?.modified, modified)
+
+      const changes = await store.changesSince(since, 100)
+      assert.deepEqual(
+        changes.map((c) => [c.name, c.rev, c.deleted]),
+        [
+          [name, r1, false],
+          [name, r2, false],
+          [name, r3, true],
+        ],
+      )
+      for (const c of changes) assert.equal(typeof c.seq, 'number')
+      assert.ok((changes[0]?.seq ?? 0) > since)
+      assert.ok(changes.every((c, i) => i === 0 || c.seq > (changes[i - 1]?.seq ?? 0)))
+      assert.deepEqual(await store.changesSince(since, 2), changes.slice(0, 2))
+      assert.deepEqual(await store.changesSince(changes[1]?.seq ?? 0, 100), changes.slice(2))
+      assert.deepEqual(await store.changesSince(changes[2]?.seq ?? 0, 100), [])
+    })
+
+    void test('search: name, description and keywords of latest, any case; unpublished excluded; paging', async () => {
+      const w = `zq${randomBytes(4).toString('hex')}`
+      const id = counter++
+      const manifest = (name: string, m: Record<string, unknown>) => JSON.stringify({ name, version: '1.0.0', ...m })
+      const one = `${w}-one`
+      const two = `plain-two-${id}`
+      const three = `plain-three-${id}`
+      const gone = `${w}-gone`
+      const other = `plain-five-${id}`
+      await store.insertUser(userRow(`searcher-${id}`))
+      await createPackage(store, one, [versionRow(one, '1.0.0', { manifest: manifest(one, { description: 'first' }) })], [`searcher-${id}`])
+      await createPackage(store, two, [versionRow(two, '1.0.0', { manifest: manifest(two, { description: `The ${w.toUpperCase()} helper, 50%_off` }) })])
+      await createPackage(store, three, [versionRow(three, '1.0.0', { manifest: manifest(three, { keywords: ['x', w] }) })], ['anon'])
+      await createPackage(store, gone, [versionRow(gone, '1.0.0', { unpublished: tick() })])
+      await createPackage(store, other, [versionRow(other, '1.0.0', { manifest: manifest(other, { description: 'unrelated' }) })])
+
+      const all = await store.search([w], 20, 0)
+      assert.equal(all.total, 3)
+      assert.deepEqual(
+        all.hits.map((h) => h.name),
+        [one, two, three].sort(),
+      )
+      const hitOne = all.hits.find((h) => h.name === one)
+      assert.equal(hitOne?.latest.version, '1.0.0')
+      assert.equal(hitOne?.latest.size, 1234)
+      assert.deepEqual(hitOne?.maintainers, [{ name: `searcher-${id}`, email: `searcher-${id}@example.com` }])
+      assert.deepEqual(all.hits.find((h) => h.name === three)?.maintainers, [{ name: 'anon', email: undefined }])
+      assert.equal(typeof hitOne?.modified, 'string')
+
+      assert.deepEqual(
+        (await store.search([w.toUpperCase()], 20, 0)).hits.map((h) => h.name),
+        [one, two, three].sort(),
+      )
+      const page = await store.search([w], 1, 1)
+      assert.equal(page.total, 3)
+      assert.deepEqual(
+        page.hits.map((h) => h.name),
+        [[one, two, three].sort()[1]],
+      )
+      assert.deepEqual(
+        (await store.search([w, 'HELPER'], 20, 0)).hits.map((h) => h.name),
+        [two],
+      )
+      assert.deepEqual(
+        (await store.search([w, '50%_off'], 20, 0)).hits.map((h) => h.name),
+        [two],
+      )
+      assert.equal((await store.search([`${w}%`], 20, 0)).total, 0)
+    })
+
+    void test('scopeHasPackages: any package of the scope, unpublished included; wildcards are literal', async () => {
+      const scope = `@sc_${randomBytes(3).toString('hex')}`
+      assert.equal(await store.scopeHasPackages(scope), false)
+      const name = `${scope}/pkg`
+      await createPackage(store, name, [versionRow(name, '1.0.0', { unpublished: tick() })])
+      assert.equal(await store.scopeHasPackages(scope), true)
+      assert.equal(await store.scopeHasPackages(scope.slice(0, -1)), false)
+      assert.equal(await store.scopeHasPackages(scope.replace('_', '%')), false)
+      assert.equal(await store.scopeHasPackages(scope.replace('_', 'x')), false)
+    })
+
+    void test('uplink packument cache: put, replace, touch, delete', async () => {
+      const name = uniqueName('cached')
+      const row: CachedPackumentRow = { name, uplink: 'npmjs', etag: 'W/"1"', last_modified: null, fetched_at: tick(), body: '{"name":"x"}' }
+      assert.equal(await store.getCachedPackument(name, 'npmjs'), undefined)
+      await store.putCachedPackument(row)
+      await store.putCachedPackument({ ...row, uplink: 'other', body: '{}' })
+      assert.deepEqual(await store.getCachedPackument(name, 'npmjs'), row)
+      const replaced = { ...row, etag: null, last_modified: 'Tue, 01 Jan 2030 00:00:00 GMT', body: '{"name":"y"}' }
+      await store.putCachedPackument(replaced)
+      assert.deepEqual(await store.getCachedPackument(name, 'npmjs'), replaced)
+      await store.touchCachedPackument(name, 'npmjs', '2031-01-01T00:00:00.000Z')
+      assert.deepEqual(await store.getCachedPackument(name, 'npmjs'), { ...replaced, fetched_at: '2031-01-01T00:00:00.000Z' })
+      await store.deleteCachedPackument(name, 'npmjs')
+      assert.equal(await store.getCachedPackument(name, 'npmjs'), undefined)
+      assert.equal((await store.getCachedPackument(name, 'other'))?.body, '{}')
+    })
+
+    void test('30 concurrent transactions adding distinct versions to one package all land, serialised', async () => {
+      const name = uniqueName('conc')
+      await createPackage(store, name, [versionRow(name, '0.0.1')])
+      const since = (await store.changesSince(0, 1_000_000)).find((c) => c.name === name)?.seq ?? 0
+      const results = await Promise.all(
+        range(30).map((i) =>
+          store.transaction(async (tx) => {
+            const pkg = await tx.getPackage(name)
+            assert.ok(pkg)
+            await tx.insertVersion(versionRow(name, `1.0.${i}`))
+            await tx.setDistTag(name, 'latest', `1.0.${i}`)
+            return { seen: pkg.rev_seq, version: `1.0.${i}`, rev: await tx.bumpRev(name, tick()) }
+          }),
+        ),
+      )
+      // Each transaction read the row after the previous one committed: no two saw the same rev.
+      assert.deepEqual(
+        results.map((r) => r.seen).sort((a, b) => a - b),
+        range(30).map((i) => i + 1),
+      )
+      const state = await store.readPackage(name)
+      assert.ok(state)
+      assert.equal(state.versions.length, 31)
+      assert.equal(state.pkg.rev_seq, 31)
+      const lastWriter = results.find((r) => r.seen === 30)
+      assert.equal(state.distTags.latest, lastWriter?.version)
+      // The change feed holds every rev, in seq order = commit order.
+      const changes = (await store.changesSince(since, 1_000_000)).filter((c) => c.name === name)
+      assert.deepEqual(
+        changes.map((c) => c.rev),
+        results
+          .slice()
+          .sort((a, b) => a.seen - b.seen)
+          .map((r) => r.rev),
+      )
+    })
+
+    void test('concurrent creation of the same new package: one creates it, all versions land', async () => {
+      const name = uniqueName('race')
+      const publish = (tx: MetaTx, i: number) => async () => {
+        let created = false
+        if (!(await tx.getPackage(name))) created = await tx.insertPackage(name, tick())
+        if (created) await tx.setMaintainers(name, [`creator-${i}`])
+        assert.ok(await tx.getPackage(name))
+        await tx.insertVersion(versionRow(name, `2.0.${i}`))
+        await tx.bumpRev(name, tick())
+        return created
+      }
+      const created = await Promise.all(range(10).map((i) => store.transaction((tx) => publish(tx, i)())))
+      assert.equal(created.filter(Boolean).length, 1)
+      const state = await store.readPackage(name)
+      assert.ok(state)
+      assert.equal(state.versions.length, 10)
+      assert.equal(state.pkg.rev_seq, 10)
+      assert.deepEqual(state.maintainers, [{ name: `creator-${created.indexOf(true)}` }])
+    })
+
+    if (backend.name === 'postgres') {
+      void describe('PostgreSQL locking', () => {
+        let client: pg.Client
+        before(async () => {
+          client = new pg.Client({ connectionString: db.pgUrl })
+          await client.connect()
+        })
+        after(async () => {
+          await client?.end()
+        })
+
+        void test('two nodes migrating a new database at once both succeed, once', async () => {
+          const fresh = await createTempDatabase()
+          const nodes = range(3).map(() => new PostgresMetaStore({ url: fresh.url }))
+          try {
+            await Promise.all(nodes.map((n) => n.migrate()))
+            const c = new pg.Client({ connectionString: fresh.url })
+            await c.connect()
+            try {
+              const r = await c.query<{ name: string }>('select name from kysely_migration order by name')
+              assert.deepEqual(
+                r.rows.map((x) => x.name),
+                Object.keys(POSTGRES_MIGRATIONS).sort(),
+              )
+            } finally {
+              await c.end()
+            }
+            await nodes[0]?.insertUser(userRow('node-user'))
+            assert.equal((await nodes[2]?.getUser('node-user'))?.name, 'node-user')
+          } finally {
+            await Promise.all(nodes.map((n) => n.close()))
+            await fresh.drop()
+          }
+        })
+
+        void test('getPackage locks the row: a second writer waits and then sees the first one’s commit', async () => {
+          const name = uniqueName('lock')
+          await createPackage(store, name, [versionRow(name, '1.0.0')])
+          const gate = deferred()
+          const locked = deferred()
+          const first = store.transaction(async (tx) => {
+            await tx.getPackage(name)
+            locked.resolve()
+            await gate.promise
+            return tx.bumpRev(name, tick())
+          })
+          await locked.promise
+          const second = store.transaction(async (tx) => (await tx.getPackage(name))?.rev_seq)
+          try {
+            await waitUntilBlocked(client, second, 'the second getPackage')
+          } finally {
+            gate.resolve()
+          }
+          const rev = await first
+          assert.match(rev, /^2-/)
+          assert.equal(await second, 2)
+        })
+
+        void test('the change feed is in commit order: a later transaction cannot take a seq before an open one commits', async () => {
+          const a = uniqueName('feed-a')
+          const b = uniqueName('feed-b')
+          await createPackage(store, a, [versionRow(a, '1.0.0')])
+          await createPackage(store, b, [versionRow(b, '1.0.0')])
+          const since = await lastSeq(store)
+          const gate = deferred()
+          const bumped = deferred()
+          const first = store.transaction(async (tx) => {
+            await tx.getPackage(a)
+            const rev = await tx.bumpRev(a, tick())
+            bumped.resolve()
+            await gate.promise
+            return rev
+          })
+          await bumped.promise
+          const second = store.transaction(async (tx) => {
+            await tx.getPackage(b)
+            return tx.bumpRev(b, tick())
+          })
+          try {
+            await waitUntilBlocked(client, second, 'the second bumpRev')
+            assert.deepEqual(await store.changesSince(since, 100), [])
+          } finally {
+            gate.resolve()
+          }
+          const [revA, revB] = await Promise.all([first, second])
+          assert.deepEqual(
+            (await store.changesSince(since, 100)).map((c) => [c.name, c.rev]),
+            [
+              [a, revA],
+              [b, revB],
+            ],
+          )
+        })
+      })
+    }
+  })
+}

@@ -1,0 +1,134 @@
+/**
+ * A small HTTP server on loopback that stands in front of an upstream registry (another Pier): it
+ * forwards every request, records it with the status it got, and misbehaves on demand (500, hang,
+ * a tarball cut short or corrupted), so tests can count upstream requests and break the uplink.
+ * The Host header is forwarded unchanged, so the upstream's tarball URLs point back at the fixture.
+ */
+import { EventEmitter } from 'node:events'
+import { createServer, request, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/** One request seen by the fixture. */
+export interface Recorded {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  /** Status sent back; 0 when the request was hung or cut. */
+  status: number
+}
+
+/** How to misbehave for one request. */
+export type Fault = 'status-500' | 'hang' | 'truncate' | 'corrupt' | undefined
+
+/** A running fixture. */
+export interface UplinkFixture {
+  url: string
+  /** Every finished request, in order. */
+  readonly requests: Recorded[]
+  /** Requests whose URL path starts with `/<path>` (exactly, or followed by `/` or `?`). */
+  countFor(path: string): number
+  /** Decides per request how to misbehave (default: never). */
+  fault: (method: string, url: string) => Fault
+  /** Resolves with the first request (already seen or future) that matches. */
+  waitFor(pred: (r: Recorded) => boolean): Promise<Recorded>
+  close(): Promise<void>
+}
+
+/** `@s/n` → `@s%2fn`, as npm and Pier write scoped names in URLs. */
+export const esc = (name: string): string => name.replace('/', '%2f')
+
+/** Starts a fixture forwarding to `target` (e.g. `http://127.0.0.1:1234/`). */
+export async function startUplinkFixture(target: string): Promise<UplinkFixture> {
+  const events = new EventEmitter()
+  const requests: Recorded[] = []
+  const to = new URL(target)
+  const record = (r: Recorded): void => {
+    requests.push(r)
+    events.emit('request', r)
+  }
+  const fixture: UplinkFixture = {
+    url: '',
+    requests,
+    fault: () => undefined,
+    countFor(path) {
+      const p = '/' + path
+      return requests.filter((r) => r.url === p || r.url.startsWith(p + '/') || r.url.startsWith(p + '?')).length
+    },
+    waitFor(pred) {
+      const seen = requests.find(pred)
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve) => {
+        const on = (r: Recorded) => {
+          if (!pred(r)) return
+          events.off('request', on)
+          resolve(r)
+        }
+        events.on('request', on)
+      })
+    },
+    close: async () => {
+      if (!server.listening) return
+      server.closeAllConnections()
+      await new Promise<void>((res) => server.close(() => res()))
+    },
+  }
+
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/'
+    const method = req.method ?? 'GET'
+    const rec: Recorded = { method, url, headers: req.headers, status: 0 }
+    const fault = fixture.fault(method, url)
+    if (fault === 'hang') {
+      req.socket.on('close', () => record(rec))
+      return
+    }
+    if (fault === 'status-500') {
+      rec.status = 500
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'fixture: internal error' }))
+      record(rec)
+      return
+    }
+    const up = request(
+      { host: to.hostname, port: to.port, method, path: url, headers: req.headers },
+      (upRes) => {
+        rec.status = upRes.statusCode ?? 0
+        if (fault === 'truncate' || fault === 'corrupt') return damage(upRes, res, fault, rec, record)
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers)
+        upRes.pipe(res)
+        res.on('close', () => record(rec))
+      },
+    )
+    up.on('error', () => {
+      rec.status = 502
+      res.destroy()
+      record(rec)
+    })
+    req.pipe(up)
+  })
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()))
+  fixture.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  return fixture
+}
+
+/** Sends the upstream's headers, then half the body and a dropped connection, or every byte flipped. */
+function damage(
+  upRes: import('node:http').IncomingMessage,
+  res: ServerResponse,
+  fault: 'truncate' | 'corrupt',
+  rec: Recorded,
+  record: (r: Recorded) => void,
+): void {
+  const chunks: Buffer[] = []
+  upRes.on('data', (c: Buffer) => chunks.push(c))
+  upRes.on('end', () => {
+    const body = Buffer.concat(chunks)
+    res.writeHead(upRes.statusCode ?? 200, upRes.headers)
+    if (fault === 'corrupt') {
+      res.end(Buffer.from(body.map((b) => b ^ 0xff)))
+    } else {
+      rec.status = 0
+      res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy())
+    }
+    record(rec)
+  })
+}

@@ -1,0 +1,68 @@
+/**
+ * `storage.meta` configuration: SQLite by default, `type: postgres` with `url`, errors that name
+ * the key, and environment overrides.
+ */
+import assert from 'node:assert/strict'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { ConfigError, loadConfig } from '../../src/config/load.js'
+import { tempDir } from '../helpers/pier.js'
+
+const dirs: string[] = []
+/** Loads `config` (as a JSON file) with `env`. */
+function load(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
+  const d = tempDir('pier-config-pg-')
+  dirs.push(d)
+  writeFileSync(join(d, 'pier.json'), JSON.stringify(config))
+  return loadConfig({ file: 'pier.json', env, cwd: d }).config
+}
+
+function throwsConfig(fn: () => unknown, ...patterns: RegExp[]): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`)
+    for (const p of patterns) assert.match(e.message, p)
+    return true
+  })
+}
+
+void describe('storage.meta configuration', () => {
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  void test('SQLite by default, keys unchanged', () => {
+    const c = load({})
+    assert.deepEqual(c.storage.meta, { type: 'sqlite', synchronous: 'full' })
+    assert.deepEqual(load({ storage: { meta: { path: 'x.sqlite', synchronous: 'normal' } } }).storage.meta, {
+      type: 'sqlite',
+      path: 'x.sqlite',
+      synchronous: 'normal',
+    })
+  })
+
+  void test('postgres with url and pool_size', () => {
+    const c = load({ storage: { meta: { type: 'postgres', url: 'postgres://pier:secret@db:5432/pier', pool_size: 20 } } })
+    assert.equal(c.storage.meta.type, 'postgres')
+    assert.equal(c.storage.meta.url, 'postgres://pier:secret@db:5432/pier')
+    assert.equal(c.storage.meta.pool_size, 20)
+    assert.equal(load({ storage: { meta: { type: 'postgres', url: 'postgresql://db/pier' } } }).storage.meta.url, 'postgresql://db/pier')
+  })
+
+  void test('postgres without url: the error names storage.meta.url', () => {
+    throwsConfig(() => load({ storage: { meta: { type: 'postgres' } } }), /storage\.meta\.url: required when storage\.meta\.type is postgres/)
+  })
+
+  void test('a url that is not postgres://, an unknown type, a pool of one: errors name the key', () => {
+    throwsConfig(() => load({ storage: { meta: { type: 'postgres', url: 'mysql://db/pier' } } }), /storage\.meta\.url: expected a postgres:\/\/ connection string/)
+    throwsConfig(() => load({ storage: { meta: { type: 'mysql' } } }), /storage\.meta\.type/)
+    throwsConfig(() => load({ storage: { meta: { type: 'postgres', url: 'postgres://db/pier', pool_size: 1 } } }), /storage\.meta\.pool_size/)
+  })
+
+  void test('environment overrides', () => {
+    const c = load({}, { PIER_STORAGE__META__TYPE: 'postgres', PIER_STORAGE__META__URL: 'postgres://db:5432/pier', PIER_STORAGE__META__POOL_SIZE: '5' })
+    assert.equal(c.storage.meta.type, 'postgres')
+    assert.equal(c.storage.meta.url, 'postgres://db:5432/pier')
+    assert.equal(c.storage.meta.pool_size, 5)
+  })
+})
