@@ -46,7 +46,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
   const rules = packageRules(config, uplinks, logger)
   const audit = auditUplink(config, uplinks)
   const dataDir = resolve(opts.cwd ?? process.cwd(), config.storage.local.path)
-  const meta = openMetaStore(config.storage.meta, dataDir, opts.cwd ?? process.cwd(), (err) => logger.warn({ err }, 'metadata store connection error'))
+  const meta = await openMetaStore(config.storage.meta, dataDir, opts.cwd ?? process.cwd(), (err) => logger.warn({ err }, 'metadata store connection error'))
   try {
     await meta.migrate()
   } catch (e) {
@@ -59,6 +59,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     allowPreviousVersion: config.settings.allow_previous_version,
     open: config.auth.type === 'none',
     tarballRedirectSeconds: tarballRedirectSeconds(config.storage),
+    maxStalenessMs: config.storage.meta.type === 'postgres' ? config.storage.meta.max_staleness : 0,
     rules,
     uplinks: { cache: uplinkCache, uplinks, log: logger },
   })

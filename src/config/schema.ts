@@ -116,18 +116,24 @@ export const ConfigSchema = z
             url: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string').optional(),
             /** PostgreSQL connections per node (default 10). */
             pool_size: z.number().int().min(2).optional(),
+            /**
+             * PostgreSQL: longest a node serves a cached packument after another node changed it, ms
+             * (each node re-reads a package's rows at most this often; rendered bytes are reused when
+             * `_rev` is unchanged). Ignored for SQLite (one node).
+             */
+            max_staleness: z.number().int().min(1).default(1000),
           })
           .strict()
           .superRefine((v, ctx) => {
             if (v.type === 'postgres' && !v.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required when storage.meta.type is postgres' })
           })
-          .default({ type: 'sqlite', synchronous: 'full' }),
+          .default({ type: 'sqlite', synchronous: 'full', max_staleness: 1000 }),
       })
       .strict()
       .superRefine((v, ctx) => {
         if (v.type === 's3' && !v.s3) ctx.addIssue({ code: 'custom', path: ['s3', 'bucket'], message: 'required when storage.type is s3' })
       })
-      .default({ type: 'local', local: { path: './data' }, meta: { type: 'sqlite', synchronous: 'full' } }),
+      .default({ type: 'local', local: { path: './data' }, meta: { type: 'sqlite', synchronous: 'full', max_staleness: 1000 } }),
     /** Upstream registries (uplinks.ts); absent: the one `npm config get registry` names; `{}`: none. */
     uplinks: UplinksSchema.optional(),
     /** Glob rules on package names, first match wins (uplinks.ts); absent: everything proxies to every uplink. */

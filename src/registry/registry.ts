@@ -38,6 +38,8 @@ export interface RegistryOptions {
   open: boolean
   /** Bytes of memory for cached package states and for rendered packuments. */
   cacheBytes?: { states: number; bodies: number }
+  /** Bound on serving a package state written by another node, ms (0: single node, no bound needed). */
+  maxStalenessMs?: number
   /**
    * When set (and the blob store can sign URLs), tarball GETs redirect to a signed URL of the
    * store valid this many seconds instead of streaming through Pier (`storage.s3.redirect`).
@@ -92,6 +94,7 @@ export class Registry {
     this.cache = new RenderCache({
       maxStateBytes: opts.cacheBytes?.states ?? 32 * 1024 * 1024,
       maxBodyBytes: opts.cacheBytes?.bodies ?? 48 * 1024 * 1024,
+      stateTtlMs: opts.maxStalenessMs ?? 0,
     })
     const u = opts.uplinks
     if (u && u.uplinks.size > 0) {

@@ -30,6 +30,12 @@ type StateSlot = PackageState | typeof ABSENT
 export interface RenderCacheOptions {
   maxStateBytes: number
   maxBodyBytes: number
+  /**
+   * How long a cached package state may be served before it is re-read, ms; 0 = until this
+   * process writes the package (one node). With several nodes on one database, other nodes'
+   * writes become visible within this bound.
+   */
+  stateTtlMs?: number
 }
 
 /** The per-process packument cache. */
@@ -45,6 +51,7 @@ export class RenderCache {
     this.states = new LRUCache({
       maxSize: opts.maxStateBytes,
       sizeCalculation: (v) => (v.slot === ABSENT ? 64 : stateBytes(v.slot)),
+      ...(opts.stateTtlMs ? { ttl: opts.stateTtlMs, ttlAutopurge: false } : {}),
     })
     this.bodies = new LRUCache({
       maxSize: opts.maxBodyBytes,

@@ -92,6 +92,25 @@ void describe('Pier on PostgreSQL over HTTP (two nodes, one database)', () => {
     assert.ok(bytes.equals(p.tarball))
   })
 
+  void test('a publish on one node becomes visible on a node that had the packument cached (storage.meta.max_staleness)', async () => {
+    const name = 'pg-coherent'
+    assert.equal((await call(base(0), 'PUT', `/${name}`, { token, body: uniqueBody(name, '1.0.0').body })).status, 201)
+    // Node 1 caches the packument at revision 1.
+    assert.deepEqual(Object.keys((await call(base(1), 'GET', `/${name}`)).body.versions), ['1.0.0'])
+    const put = await call(base(0), 'PUT', `/${name}`, { token, body: uniqueBody(name, '1.0.1').body })
+    assert.equal(put.status, 201)
+    // Without a bound node 1 would serve revision 1 forever; with max_staleness (1 s) it converges.
+    const deadline = Date.now() + 10_000
+    let seen: Obj = {}
+    while (Date.now() < deadline) {
+      seen = (await call(base(1), 'GET', `/${name}`)).body
+      if (seen._rev === put.body.rev) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.equal(seen._rev, put.body.rev)
+    assert.deepEqual(Object.keys(seen.versions).sort(), ['1.0.0', '1.0.1'])
+  })
+
   void test('30 concurrent publishes of distinct versions over both nodes all land', async () => {
     const name = 'pg-many'
     const first = await call(base(0), 'PUT', `/${name}`, { token, body: uniqueBody(name, '0.0.1').body })

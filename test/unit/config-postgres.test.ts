@@ -33,11 +33,12 @@ void describe('storage.meta configuration', () => {
 
   void test('SQLite by default, keys unchanged', () => {
     const c = load({})
-    assert.deepEqual(c.storage.meta, { type: 'sqlite', synchronous: 'full' })
+    assert.deepEqual(c.storage.meta, { type: 'sqlite', synchronous: 'full', max_staleness: 1000 })
     assert.deepEqual(load({ storage: { meta: { path: 'x.sqlite', synchronous: 'normal' } } }).storage.meta, {
       type: 'sqlite',
       path: 'x.sqlite',
       synchronous: 'normal',
+      max_staleness: 1000,
     })
   })
 

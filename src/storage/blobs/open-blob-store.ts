@@ -6,7 +6,6 @@ import { join } from 'node:path'
 import type { Config } from '../../config/schema.js'
 import type { BlobStore } from './blob-store.js'
 import { FsBlobStore } from './fs-blob-store.js'
-import { S3BlobStore } from './s3-blob-store.js'
 
 /**
  * Opens the configured blob store, ready for use.
@@ -16,6 +15,8 @@ export async function openBlobStore(storage: Config['storage'], dataDir: string)
   if (storage.type === 's3') {
     // The schema refuses `type: s3` without an `s3` section; this only narrows the type.
     if (!storage.s3) throw new Error('storage.s3.bucket: required when storage.type is s3')
+    // Loaded only when configured: the AWS SDK costs memory that a disk-backed Pier does not need.
+    const { S3BlobStore } = await import('./s3-blob-store.js')
     const { bucket, prefix, region, accessKeyId, secretAccessKey, endpoint, forcePathStyle } = storage.s3
     return new S3BlobStore({ bucket, prefix, region, accessKeyId, secretAccessKey, endpoint, forcePathStyle })
   }

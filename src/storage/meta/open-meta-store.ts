@@ -5,7 +5,6 @@
 import { join, resolve } from 'node:path'
 import type { Config } from '../../config/schema.js'
 import type { MetaStore } from './meta-store.js'
-import { PostgresMetaStore } from './postgres-meta-store.js'
 import { SqliteMetaStore } from './sqlite-meta-store.js'
 
 /**
@@ -13,9 +12,16 @@ import { SqliteMetaStore } from './sqlite-meta-store.js'
  * @param cwd folder that a relative `storage.meta.path` is resolved against
  * @param onPoolError told about PostgreSQL connection errors outside any query
  */
-export function openMetaStore(meta: Config['storage']['meta'], dataDir: string, cwd: string, onPoolError?: (err: Error) => void): MetaStore {
+export async function openMetaStore(
+  meta: Config['storage']['meta'],
+  dataDir: string,
+  cwd: string,
+  onPoolError?: (err: Error) => void,
+): Promise<MetaStore> {
   if (meta.type === 'postgres') {
     if (!meta.url) throw new Error('storage.meta.url: required when storage.meta.type is postgres')
+    // Loaded only when configured: pg costs memory that an embedded (SQLite) Pier does not need.
+    const { PostgresMetaStore } = await import('./postgres-meta-store.js')
     return new PostgresMetaStore({ url: meta.url, poolSize: meta.pool_size, onPoolError })
   }
   return new SqliteMetaStore({
