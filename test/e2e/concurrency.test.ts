@@ -52,7 +52,7 @@ function body(name: string, version: string, opts: { salt?: string; tags?: strin
         ...pkg,
         _id: `${name}@${version}`,
         readme: `# ${name}\n`,
-        dist: { integrity, shasum: createHash('sha1').update(tarball).digest('hex'), tarball: `http://x.invalid/${name}-${version}.tgz` },
+        dist: { integrity, shasum: createHash('sha1').update(tarball).digest('hex'), tarball: `http://x.example/${name}-${version}.tgz` },
       },
     },
     access: null,

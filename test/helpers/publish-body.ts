@@ -100,7 +100,7 @@ export function publishBody(pkg: Record<string, unknown>, opts: PublishBodyOptio
         dist: {
           integrity: opts.tamper?.integrity ?? integrity,
           shasum: opts.tamper?.shasum ?? shasum,
-          tarball: `http://registry.invalid/${name}/-/${name}-${version}.tgz`,
+          tarball: `http://registry.example/${name}/-/${name}-${version}.tgz`,
         },
       },
     },

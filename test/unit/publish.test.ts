@@ -124,7 +124,7 @@ void describe('planPublish', () => {
   void test('neither integrity nor shasum', async () => {
     const b = publishBody(PKG)
     const m = b.body.versions['1.0.0'] as { dist: Record<string, unknown> }
-    m.dist = { tarball: 'http://x/plan-me/-/plan-me-1.0.0.tgz' }
+    m.dist = { tarball: 'http://x.example/plan-me/-/plan-me-1.0.0.tgz' }
     await rejects400(planPublish(b.body, 'plan-me'), /neither dist\.integrity nor dist\.shasum/)
   })
 

@@ -56,7 +56,7 @@ const doc = (name: string, versions: string[]) =>
   JSON.stringify({
     name,
     'dist-tags': { latest: versions.at(-1) },
-    versions: Object.fromEntries(versions.map((v) => [v, { name, version: v, dist: { tarball: `http://elsewhere.invalid/${name}-${v}.tgz`, integrity: 'sha512-AAAA', shasum: 'ab' } }])),
+    versions: Object.fromEntries(versions.map((v) => [v, { name, version: v, dist: { tarball: `http://elsewhere.example/${name}-${v}.tgz`, integrity: 'sha512-AAAA', shasum: 'ab' } }])),
     time: { modified: '2024-01-02T03:04:05.000Z' },
     _attachments: { x: 1 },
   })
@@ -189,7 +189,7 @@ describe('packument rewriting', () => {
     assert.equal(out.time.modified, '2024-01-02T03:04:05.000Z')
     assert.equal('_attachments' in out, false)
     const index = tarballIndex('@s/n', parsed.doc)
-    assert.equal(index.get('n-1.0.0.tgz')?.url, 'http://elsewhere.invalid/@s/n-1.0.0.tgz')
+    assert.equal(index.get('n-1.0.0.tgz')?.url, 'http://elsewhere.example/@s/n-1.0.0.tgz')
   })
 
   test('a packument of another name, or not JSON, is refused', () => {

@@ -21,7 +21,7 @@ export interface S3BlobStoreOptions {
   secretAccessKey?: string
   /** Base URL of an S3-compatible store, e.g. `http://127.0.0.1:9000`; default: AWS S3 for `region`. */
   endpoint?: string
-  /** `https://host/bucket/key` instead of `https://bucket.host/key` (most S3-compatible stores need it). */
+  /** `https://s3.example.com/bucket/key` instead of `https://bucket.s3.example.com/key` (most S3-compatible stores need it). */
   forcePathStyle?: boolean
 }
 
