@@ -70,6 +70,11 @@ export interface TarballLookup {
   integrity: string
   /** Set for a name served from an uplink. */
   cached?: CachedTarballSource
+  /**
+   * For a local tarball: its response headers (etag, cache-control, content-type, content-length),
+   * built once per cached package state so the tarball GET sets them in one call.
+   */
+  headers?: Record<string, string>
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -82,6 +87,8 @@ export class Registry {
   private readonly cached: CachedPackages | undefined
   /** Tarball file name → version row, per cached package state (dropped with the state). */
   private readonly tarballIndex = new WeakMap<PackageState, Map<string, VersionRow>>()
+  /** The lookup answered for a version row (rows are replaced, never mutated, on every write). */
+  private readonly tarballLookups = new WeakMap<VersionRow, TarballLookup>()
   /** Bytes of small tarballs (≤ 1 MiB each), keyed by blob key; blobs are immutable, so never stale. */
   private readonly tarballBytes = new LRUCache<string, Buffer>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (b) => b.length + 64 })
 
@@ -204,13 +211,33 @@ export class Registry {
     const row = byFile.get(file)
     if (!row) throw notFound()
     if (row.unpublished) throw gone(`${name}@${row.version} was unpublished.`)
-    return { key: row.tarball_key, size: row.size, integrity: row.integrity }
+    let lookup = this.tarballLookups.get(row)
+    if (!lookup) {
+      lookup = {
+        key: row.tarball_key,
+        size: row.size,
+        integrity: row.integrity,
+        headers: {
+          etag: `"${row.integrity}"`,
+          'cache-control': 'public, max-age=31536000, immutable',
+          'content-type': 'application/octet-stream',
+          'content-length': String(row.size),
+        },
+      }
+      this.tarballLookups.set(row, lookup)
+    }
+    return lookup
   }
 
   /**
    * Where to send a tarball GET instead of serving the bytes: a URL of the blob store valid
    * `tarballRedirectSeconds`, or `undefined` when Pier serves the bytes itself.
    */
+  /** Whether tarball GETs may answer with a redirect to the blob store (`storage.s3.redirect`). */
+  get redirectsTarballs(): boolean {
+    return this.opts.tarballRedirectSeconds !== undefined && this.blobs.signedUrl !== undefined
+  }
+
   async tarballRedirect(t: TarballLookup): Promise<string | undefined> {
     const seconds = this.opts.tarballRedirectSeconds
     if (seconds === undefined || !this.blobs.signedUrl) return undefined

@@ -60,6 +60,13 @@ export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }
     if (p.kind === 'tarball') {
       const t = await registry.tarball(p.name, p.file)
+      if (t.headers && !registry.redirectsTarballs) {
+        // A local tarball served by Pier (the common case): headers built once, set in one call.
+        if (req.headers['if-none-match'] === t.headers.etag) {
+          return reply.code(304).header('etag', t.headers.etag).header('cache-control', TARBALL_CACHE_CONTROL).send()
+        }
+        return reply.headers(t.headers).send(await registry.tarballData(t))
+      }
       const etag = `"${t.integrity}"`
       void reply.header('etag', etag).header('cache-control', TARBALL_CACHE_CONTROL)
       if (req.headers['if-none-match'] === etag) return reply.code(304).send()
