@@ -3,33 +3,13 @@
  * the key, and environment overrides.
  */
 import assert from 'node:assert/strict'
-import { rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { ConfigError, loadConfig } from '../../src/config/load.js'
-import { tempDir } from '../helpers/pier.js'
+import { loadConfigFile, removeConfigDirs, throwsConfig } from '../helpers/config.js'
 
-const dirs: string[] = []
-/** Loads `config` (as a JSON file) with `env`. */
-function load(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
-  const d = tempDir('pier-config-pg-')
-  dirs.push(d)
-  writeFileSync(join(d, 'pier.json'), JSON.stringify(config))
-  return loadConfig({ file: 'pier.json', env, cwd: d }).config
-}
-
-function throwsConfig(fn: () => unknown, ...patterns: RegExp[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`)
-    for (const p of patterns) assert.match(e.message, p)
-    return true
-  })
-}
+const load = loadConfigFile
 
 void describe('storage.meta configuration', () => {
-  after(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
-  })
+  after(removeConfigDirs)
 
   void test('SQLite by default, keys unchanged', () => {
     const c = load({})
