@@ -67,6 +67,13 @@ export interface CachedPackagesDeps {
   log: UplinkLog
 }
 
+/**
+ * How a shared uplink download ended, for the requests that waited on it: the verified bytes, an
+ * error every waiter gets too, or `retry` (the body was not kept, or the first client left before
+ * the end) meaning each waiter downloads for itself.
+ */
+type DownloadOutcome = { bytes: Buffer } | { error: unknown } | { retry: true }
+
 /** A cached packument found for a name. */
 interface Hit {
   entry: CachedPackument
@@ -93,6 +100,8 @@ export class CachedPackages {
   private readonly localScopes = new Map<string, { local: boolean; until: number }>()
   /** Blob keys of cached tarballs known to be in the blob store → size. */
   private readonly present = new LRUCache<string, number>({ max: 100_000 })
+  /** Uplink tarball downloads in flight, by blob key: concurrent requests share one. */
+  private readonly downloads = new Map<string, Promise<DownloadOutcome>>()
 
   constructor(private readonly d: CachedPackagesDeps) {}
 
@@ -158,23 +167,70 @@ export class CachedPackages {
    * @throws RegistryError NOT_FOUND (the uplink has no such tarball), UPLINK_* (uplink failed)
    */
   async tarballData(t: CachedTarballLookup): Promise<Buffer | Readable> {
-    if (t.key) {
-      const mem = this.d.tarballBytes.get(t.key)
-      if (mem) {
-        t.size = mem.length
-        return mem
+    if (!t.key) return this.download(t)
+    const local = await this.stored(t)
+    if (local) return local
+    // Another request is already downloading this tarball: wait for its verified bytes.
+    const shared = this.downloads.get(t.key)
+    if (shared) {
+      const outcome = await shared
+      if ('bytes' in outcome) {
+        t.size = outcome.bytes.length
+        return outcome.bytes
       }
-      const h = await this.d.blobs.get(t.key)
-      if (h) {
-        t.size = h.size
-        this.present.set(t.key, h.size)
-        return h.body
-      }
+      if ('error' in outcome) throw outcome.error
+    } else if (this.present.has(t.key)) {
+      // Committed by a download that ended while this request read the blob store.
+      const now = await this.stored(t)
+      if (now) return now
     }
     return this.download(t)
   }
 
-  private async download(t: CachedTarballLookup): Promise<Buffer | Readable> {
+  /** The tarball from memory or the blob store (sets `t.size`), or `undefined`. */
+  private async stored(t: CachedTarballLookup): Promise<Buffer | Readable | undefined> {
+    const mem = this.d.tarballBytes.get(t.key)
+    if (mem) {
+      t.size = mem.length
+      return mem
+    }
+    const h = await this.d.blobs.get(t.key)
+    if (!h) return undefined
+    t.size = h.size
+    this.present.set(t.key, h.size)
+    return h.body
+  }
+
+  /**
+   * Downloads through a verifying tee, announcing the download in `downloads` (when its body can
+   * be kept) so that concurrent requests for the same tarball wait for it instead of asking the
+   * uplink again.
+   */
+  private download(t: CachedTarballLookup): Promise<Buffer | Readable> {
+    const shareable = t.key !== '' && t.cached?.expected !== undefined && t.cached.uplink.cacheTarballs
+    if (!shareable) return this.fetchVerified(t, () => undefined)
+    let settle!: (o: DownloadOutcome) => void
+    const key = t.key
+    const outcome = new Promise<DownloadOutcome>((res) => (settle = res))
+    this.downloads.set(key, outcome)
+    let settled = false
+    const done = (o: DownloadOutcome): void => {
+      if (settled) return
+      settled = true
+      if (this.downloads.get(key) === outcome) this.downloads.delete(key)
+      settle(o)
+    }
+    return this.fetchVerified(t, done).catch((e: unknown) => {
+      done({ error: e })
+      throw e
+    })
+  }
+
+  /**
+   * One uplink download. `done` hears how it ended: the verified bytes (after they are committed),
+   * an error the client also gets, or `retry`.
+   */
+  private async fetchVerified(t: CachedTarballLookup, done: (o: DownloadOutcome) => void): Promise<Buffer | Readable> {
     if (!t.cached) throw notFound()
     const { name, uplink, tarball, expected } = t.cached
     let dl
@@ -188,12 +244,25 @@ export class CachedPackages {
     let out: Readable = dl.body
     if (expected) {
       const keep = uplink.cacheTarballs ? MAX_KEPT : 0
-      const tee = new VerifyingTee(expected, keep, (bytes) => (bytes ? this.commit(t.key, bytes, fields) : Promise.resolve()))
+      const tee = new VerifyingTee(expected, keep, async (bytes) => {
+        if (!bytes) return done({ retry: true })
+        await this.commit(t.key, bytes, fields)
+        done({ bytes })
+      })
       out = pipeline(dl.body, tee, (err) => {
         if (!err) return
-        if (err instanceof IntegrityError) this.d.log.warn({ ...fields, err: err.message }, 'uplink tarball failed its integrity check: not cached')
-        else if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') this.d.log.debug(fields, 'client left during an uplink tarball download: not cached')
-        else this.d.log.warn({ ...fields, err: err.message }, 'uplink tarball download failed: not cached')
+        if (err instanceof IntegrityError) {
+          this.d.log.warn({ ...fields, err: err.message }, 'uplink tarball failed its integrity check: not cached')
+          done({ error: new RegistryError('UPLINK_UNAVAILABLE', `uplink "${uplink.name}" sent a bad tarball for ${name}@${tarball.version}: ${err.message}`) })
+          return
+        }
+        if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') {
+          this.d.log.debug(fields, 'client left during an uplink tarball download: not cached')
+          done({ retry: true })
+          return
+        }
+        this.d.log.warn({ ...fields, err: err.message }, 'uplink tarball download failed: not cached')
+        done({ error: new RegistryError('UPLINK_UNAVAILABLE', `uplink "${uplink.name}" failed while sending the tarball of ${name}@${tarball.version}: ${err.message}`) })
       })
     } else {
       this.d.log.warn(fields, 'uplink manifest has no integrity or shasum: tarball passed through, not cached')

@@ -87,6 +87,8 @@ describe('uplinks: a Pier proxying another Pier', { timeout: 300_000 }, () => {
       { name: 'shared-name', version: '1.0.0' },
       { name: 'shared-name', version: '2.0.0' },
       { name: 'up-many', version: '1.0.0' },
+      { name: 'up-many-tgz', version: '1.0.0' },
+      { name: 'up-many-bad', version: '1.0.0' },
       { name: 'up-fault', version: '1.0.0' },
       { name: 'up-slow', version: '1.0.0' },
       { name: 'up-trunc', version: '1.0.0' },
@@ -162,6 +164,34 @@ describe('uplinks: a Pier proxying another Pier', { timeout: 300_000 }, () => {
     const all = await Promise.all(Array.from({ length: 50 }, () => get(proxy.url, 'up-many')))
     for (const r of all) assert.equal(r.status, 200)
     assert.equal(fixture.countFor('up-many'), 1)
+  })
+
+  test('30 concurrent GETs of one uncached tarball make one upstream tarball request', async () => {
+    const path = 'up-many-tgz/-/up-many-tgz-1.0.0.tgz'
+    assert.equal((await get(proxy.url, 'up-many-tgz')).status, 200)
+    const bodies = await Promise.all(Array.from({ length: 30 }, () => tarball(proxy.url, path)))
+    for (const b of bodies) {
+      assert.ok(b, 'every client gets the tarball')
+      assert.equal(sha512(b), integrity['up-many-tgz@1.0.0'])
+    }
+    assert.equal(fixture.countFor(path), 1)
+  })
+
+  test('30 concurrent GETs of a tarball corrupted upstream all fail, and nothing is cached', async () => {
+    const path = 'up-many-bad/-/up-many-bad-1.0.0.tgz'
+    assert.equal((await get(proxy.url, 'up-many-bad')).status, 200)
+    fixture.fault = (_m, url) => (url === `/${path}` ? 'corrupt' : undefined)
+    try {
+      const bodies = await Promise.all(Array.from({ length: 30 }, () => tarball(proxy.url, path)))
+      for (const b of bodies) assert.equal(b, undefined, 'no client may get the corrupt bytes')
+      assert.equal(fixture.countFor(path), 1, 'the waiters share the one failed download')
+    } finally {
+      fixture.fault = () => undefined
+    }
+    const good = await tarball(proxy.url, path)
+    assert.ok(good)
+    assert.equal(sha512(good), integrity['up-many-bad@1.0.0'])
+    assert.equal(fixture.countFor(path), 2)
   })
 
   test('an unknown name is 404 and the answer is remembered for a while', async () => {
