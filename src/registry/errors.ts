@@ -24,13 +24,18 @@ export type RegistryErrorCode =
 /**
  * Base class of every error the registry reports to a client.
  * `message` is the human-readable text npm shows after `<status> <statusText> - <METHOD> <url> - `.
+ * It carries no stack trace: it is an answer, not a fault (a 404 or 410 is part of normal traffic,
+ * and capturing a stack costs several µs per answer); faults are other errors, logged with theirs.
  */
 export class RegistryError extends Error {
   readonly code: RegistryErrorCode
   /** For 401s: the `WWW-Authenticate` challenge npm reacts to (`Basic`, `Bearer`, `ipaddress`). */
   readonly challenge: string | undefined
   constructor(code: RegistryErrorCode, message: string, challenge?: string) {
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(message)
+    Error.stackTraceLimit = limit
     this.code = code
     this.challenge = challenge
     this.name = 'RegistryError'
