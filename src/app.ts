@@ -64,7 +64,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     uplinks: { cache: uplinkCache, uplinks, log: logger },
   })
   const auth = new AuthService(meta, { allowSignup: config.auth.local.allow_signup, maxUsers: config.auth.local.max_users })
-  const app = buildServer({ config, registry, auth, logger, auditUplink: audit })
+  const app = buildServer({ config, registry, auth, logger, auditUplink: audit, uplinks })
   return {
     config,
     app,

@@ -1,12 +1,15 @@
 /**
- * The `pier` command: `pier start`, `pier user add NAME`, `pier token create NAME`, `pier migrate`.
- * Every command takes `--config PATH` (or `PIER_CONFIG`) and the `pier_*` environment overrides.
+ * The `pier` command: `pier start`, `pier user add NAME`, `pier token create NAME`, `pier migrate`,
+ * `pier gc`. Every command takes `--config PATH` (or `PIER_CONFIG`) and the `pier_*` environment
+ * overrides.
  */
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
 import { createPier } from '../app.js'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { RegistryError } from '../registry/errors.js'
+import { GcRefusedError } from '../registry/gc.js'
+import { DEFAULT_GRACE_MS, parseGrace, reportJson, runGc, summaryLine, UsageError } from './gc.js'
 
 const HELP = `pier: a self-hosted npm registry
 
@@ -17,6 +20,13 @@ Usage:
   pier token create NAME [--read-only] [--cidr CIDR]... [--description D]
                                               print a new bearer token for user NAME
   pier migrate [--config FILE]                apply database migrations and exit
+  pier gc [--grace DURATION] [--dry-run] [--json] [--config FILE]
+                                              delete tarball blobs that no package version and no
+                                              cached uplink packument refers to, once older than
+                                              DURATION (default 24h; 3600s, 60m, 24h, 7d or plain
+                                              seconds). Safe while nodes serve, if DURATION is longer
+                                              than any publish takes (so not 0s then). --dry-run
+                                              deletes nothing; --json prints the report as JSON
   pier --help                                 this text
 
 Configuration: --config FILE, else $PIER_CONFIG, else ./config.yaml when present.
@@ -44,6 +54,9 @@ async function main(argv: string[]): Promise<number> {
       'read-only': { type: 'boolean' },
       cidr: { type: 'string', multiple: true },
       description: { type: 'string' },
+      grace: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
     },
   })
   const [cmd, sub, arg] = positionals
@@ -74,6 +87,13 @@ async function main(argv: string[]): Promise<number> {
     pier.app.log.info({ address }, 'pier listening')
     process.stderr.write(`pier listening on ${address}\n`)
     return -1
+  }
+
+  if (cmd === 'gc' && sub === undefined) {
+    const graceMs = values.grace === undefined ? DEFAULT_GRACE_MS : parseGrace(values.grace)
+    const report = await runGc(config, { graceMs, dryRun: values['dry-run'] === true })
+    process.stdout.write(values.json ? `${JSON.stringify(reportJson(report))}\n` : `${summaryLine(report)}\n`)
+    return 0
   }
 
   // One-shot commands never proxy: no need to ask npm for a default uplink.
@@ -111,7 +131,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code
   },
   (e: unknown) => {
-    if (e instanceof ConfigError || e instanceof RegistryError) process.stderr.write(`pier: ${e.message}\n`)
+    if (e instanceof ConfigError || e instanceof RegistryError || e instanceof GcRefusedError || e instanceof UsageError) process.stderr.write(`pier: ${e.message}\n`)
     else process.stderr.write(`pier: ${(e as Error).stack ?? String(e)}\n`)
     process.exit(1)
   },

@@ -19,6 +19,8 @@ export interface RouteContext {
   principal(req: FastifyRequest): Promise<Principal>
   /** Where `npm audit` requests are forwarded; none: they answer 501. */
   auditUplink?: Uplink | undefined
+  /** The configured uplinks by name (reported by `GET /-/health`); empty without proxying. */
+  uplinks: ReadonlyMap<string, Uplink>
 }
 
 /** Builds `baseUrl` for a config: fixed when `url` is set, else per request. */

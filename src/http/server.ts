@@ -10,6 +10,7 @@ import type { Registry } from '../registry/registry.js'
 import type { Uplink } from '../uplink/uplink.js'
 import { baseUrlResolver, type RouteContext } from './context.js'
 import { errorHandler, sendError } from './errors.js'
+import { healthRoutes } from './routes/health.js'
 import { miscRoutes } from './routes/misc.js'
 import { packageRoutes } from './routes/packages.js'
 import { userRoutes } from './routes/users.js'
@@ -21,6 +22,8 @@ export interface ServerDeps {
   auth: AuthService
   /** Where `npm audit` requests are forwarded (an uplink); none: 501. */
   auditUplink?: Uplink | undefined
+  /** The configured uplinks by name, for `GET /-/health` (default none). */
+  uplinks?: ReadonlyMap<string, Uplink>
   /** Pino logger instance for request and error logs; none when omitted. */
   logger?: FastifyServerOptions['loggerInstance']
 }
@@ -77,6 +80,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     baseUrl: baseUrlResolver(config),
     principal: (req) => deps.auth.authenticate(req.headers.authorization, req.ip),
     auditUplink: deps.auditUplink,
+    uplinks: deps.uplinks ?? new Map(),
   }
 
   // Hooks are callback-style (no promise per request): they run on every GET of the hot path.
@@ -121,6 +125,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setNotFoundHandler((_req, reply) => sendError(reply, 404, 'Not found'))
 
   miscRoutes(app, ctx)
+  healthRoutes(app, ctx)
   userRoutes(app, ctx)
   packageRoutes(app, ctx)
   return app

@@ -82,7 +82,7 @@ interface Hit {
 }
 
 /** The blob key of a verified tarball: content-addressed by the manifest's digest. */
-function cachedTarballKey(e: ExpectedDigest): string {
+export function cachedTarballKey(e: ExpectedDigest): string {
   const hex = Buffer.from(e.digests[0] ?? '', 'base64').toString('hex')
   return e.algorithm === 'sha512' ? tarballKey(hex) : `tarballs/${e.algorithm}/${hex.slice(0, 2)}/${hex}.tgz`
 }

@@ -33,6 +33,21 @@ export interface HttpUplinkOptions {
   now?: () => number
 }
 
+/** The circuit breaker of an HttpUplink, as its `breaker` getter reports it (read-only). */
+export interface UplinkBreakerState {
+  /**
+   * `closed`: the last request succeeded, or none failed yet; `failing`: the last requests failed,
+   * fewer than `max_fails` in a row (or the breaker is off, `max_fails: 0`); `open`: requests fail
+   * at once until `openUntil`; `half-open`: `fail_timeout` has passed, and the next request (or the
+   * one in flight) is the probe that closes or reopens the circuit.
+   */
+  state: 'closed' | 'failing' | 'open' | 'half-open'
+  /** Failed requests in a row. */
+  failures: number
+  /** While open or half-open: when the circuit lets a probe through, ms since the epoch. */
+  openUntil: number | undefined
+}
+
 const USER_AGENT = 'pier (npm registry uplink)'
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
@@ -140,6 +155,13 @@ export class HttpUplink implements Uplink {
       if (v !== undefined) out[k] = v
     }
     return { status: res.statusCode, headers: out, body }
+  }
+
+  /** The circuit breaker's current state, without side effects (for `GET /-/health`). */
+  get breaker(): UplinkBreakerState {
+    const tripped = this.opts.maxFails > 0 && this.fails >= this.opts.maxFails
+    if (!tripped) return { state: this.fails === 0 ? 'closed' : 'failing', failures: this.fails, openUntil: undefined }
+    return { state: this.now() < this.openUntil ? 'open' : 'half-open', failures: this.fails, openUntil: this.openUntil }
   }
 
   urlOf(path: string): string {

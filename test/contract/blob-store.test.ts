@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { rmSync } from 'node:fs'
+import { readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
-import { tarballKey, type BlobStore } from '../../src/storage/blobs/blob-store.js'
+import { TARBALL_PREFIX, tarballKey, type BlobInfo, type BlobStore } from '../../src/storage/blobs/blob-store.js'
 import { FsBlobStore } from '../../src/storage/blobs/fs-blob-store.js'
 import { S3BlobStore } from '../../src/storage/blobs/s3-blob-store.js'
 import { tempDir } from '../helpers/pier.js'
@@ -46,6 +47,8 @@ const BACKENDS: Backend[] = [
   },
 ]
 
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
+
 async function drain(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const c of body) chunks.push(Buffer.from(c as Uint8Array))
@@ -55,6 +58,25 @@ async function drain(body: Readable): Promise<Buffer> {
 /** A content-addressed key for `bytes`, as Registry.publish makes it. */
 function keyOf(bytes: Uint8Array): string {
   return tarballKey(createHash('sha512').update(bytes).digest('hex'))
+}
+
+/** File names in a folder, sorted. */
+const readdirNames = (dir: string): string[] => readdirSync(dir).sort()
+
+/** Everything `list(prefix)` yields, by key. */
+async function listAll(store: BlobStore, prefix: string): Promise<Map<string, BlobInfo>> {
+  const out = new Map<string, BlobInfo>()
+  for await (const b of store.list(prefix)) {
+    assert.ok(!out.has(b.key), `${b.key} listed once`)
+    out.set(b.key, b)
+  }
+  return out
+}
+
+/** Asserts `d` lies within [from, to], widened by one second (S3 keeps whole seconds). */
+function assertBetween(d: Date, from: number, to: number, what: string): void {
+  assert.ok(d instanceof Date, `${what}: a Date`)
+  assert.ok(d.getTime() >= from - 1000 && d.getTime() <= to + 1000, `${what}: ${d.toISOString()} within ${new Date(from).toISOString()}..${new Date(to).toISOString()}`)
 }
 
 for (const backend of BACKENDS) {
@@ -138,8 +160,130 @@ for (const backend of BACKENDS) {
       await store.delete(keyOf(a))
       assert.deepEqual(await store.read(keyOf(b)), b, 'deleting one leaves the other')
     })
+
+    void test('list: every blob below the prefix with its size and modification time; deleted ones gone', async () => {
+      const before = Date.now()
+      const blobs = [randomBytes(10), randomBytes(2000), new Uint8Array(0)].map((b) => ({ bytes: b, key: keyOf(b) }))
+      await Promise.all(blobs.map((b) => store.put(b.key, b.bytes)))
+      const after = Date.now()
+      const all = await listAll(store, TARBALL_PREFIX)
+      for (const b of blobs) {
+        const info = all.get(b.key)
+        assert.ok(info, `${b.key} is listed`)
+        assert.equal(info.size, b.bytes.length)
+        assertBetween(info.modified, before, after, b.key)
+      }
+      for (const k of all.keys()) assert.ok(k.startsWith(TARBALL_PREFIX), `${k} is below the prefix`)
+      await store.delete(blobs[0]!.key)
+      assert.equal((await listAll(store, TARBALL_PREFIX)).has(blobs[0]!.key), false, 'a deleted blob is not listed')
+    })
+
+    void test('list: a narrower prefix (one fan-out folder, or part of its name) yields only its blobs; an empty one nothing', async () => {
+      const bytes = randomBytes(100)
+      const key = keyOf(bytes)
+      await store.put(key, bytes)
+      const folder = key.slice(0, key.lastIndexOf('/') + 1) // tarballs/sha512/<2 hex>/
+      const inFolder = await listAll(store, folder)
+      assert.ok(inFolder.has(key))
+      for (const k of inFolder.keys()) assert.ok(k.startsWith(folder), `${k} starts with ${folder}`)
+      const partial = folder.slice(0, -2) // tarballs/sha512/<1 hex>
+      const inPartial = await listAll(store, partial)
+      assert.ok(inPartial.has(key))
+      for (const k of inPartial.keys()) assert.ok(k.startsWith(partial), `${k} starts with ${partial}`)
+      assert.equal((await listAll(store, key)).size, 1, 'the exact key as prefix')
+      assert.equal((await listAll(store, 'tarballs/none/')).size, 0)
+      assert.equal((await listAll(store, 'nothing-here/')).size, 0)
+    })
+
+    void test('list: keys outside `tarballs/` are listed only under their own prefix (or the empty one)', async () => {
+      const bytes = randomBytes(50)
+      const key = `other/${createHash('sha256').update(bytes).digest('hex')}`
+      await store.put(key, bytes)
+      assert.equal((await listAll(store, TARBALL_PREFIX)).has(key), false)
+      assert.equal((await listAll(store, 'other/')).get(key)?.size, 50)
+      assert.ok((await listAll(store, '')).has(key))
+      await store.delete(key)
+    })
+
+    void test('list: a prefix that climbs out of the store is refused', async () => {
+      if (backend.name === 'S3BlobStore') {
+        // S3 keys are names, not paths: `../` is just characters below the store's prefix.
+        assert.equal((await listAll(store, '../')).size, 0)
+        return
+      }
+      await assert.rejects(listAll(store, '../x/'), /escapes the store/)
+    })
+
+    void test('stat: size and modification time of a blob; undefined when missing', async () => {
+      const bytes = randomBytes(321)
+      const key = keyOf(bytes)
+      const before = Date.now()
+      await store.put(key, bytes)
+      const info = await store.stat(key)
+      assert.ok(info)
+      assert.equal(info.key, key)
+      assert.equal(info.size, 321)
+      assertBetween(info.modified, before, Date.now(), key)
+      assert.equal(await store.stat(keyOf(randomBytes(8))), undefined)
+    })
+
+    void test('ping answers', async () => {
+      await store.ping()
+    })
   })
 }
+
+void describe('FsBlobStore: temp files, mtimes, ping failure', () => {
+  let dir: string
+  let store: FsBlobStore
+  before(async () => {
+    dir = tempDir('pier-blobs-fs-')
+    store = new FsBlobStore(dir)
+    await store.init()
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  void test('list skips temp files (writes in progress); init({ clearTemp: false }) leaves them, init() removes them', async () => {
+    const part = join(dir, '.tmp', 'abc.part')
+    writeFileSync(part, 'half a tarball')
+    const bytes = randomBytes(10)
+    await store.put(keyOf(bytes), bytes)
+    const all = await listAll(store, '')
+    assert.deepEqual([...all.keys()], [keyOf(bytes)])
+    await new FsBlobStore(dir).init({ clearTemp: false })
+    assert.equal((await listAll(new FsBlobStore(dir), '')).size, 1)
+    assert.ok(readdirNames(join(dir, '.tmp')).includes('abc.part'), 'a second process leaves the temp file alone')
+    await new FsBlobStore(dir).init()
+    assert.deepEqual(readdirNames(join(dir, '.tmp')), [], 'a starting node clears it')
+  })
+
+  void test('a put of bytes already stored refreshes the modification time (gc then sees a young blob)', async () => {
+    const bytes = randomBytes(64)
+    const key = keyOf(bytes)
+    await store.put(key, bytes)
+    const old = new Date(Date.now() - 48 * 3600_000)
+    utimesSync(join(dir, key), old, old)
+    assert.equal((await store.stat(key))?.modified.getTime(), old.getTime())
+    const before = Date.now()
+    await store.put(key, bytes)
+    assertBetween((await store.stat(key))!.modified, before, Date.now(), 'after the second put')
+    assert.deepEqual(await store.read(key), bytes)
+  })
+
+  void test('ping fails when the folder is gone, or is not a folder', async () => {
+    const gone = tempDir('pier-blobs-gone-')
+    const s = new FsBlobStore(gone)
+    await s.init()
+    await s.ping()
+    rmSync(gone, { recursive: true, force: true })
+    await assert.rejects(s.ping(), /ENOENT/)
+    const fileRoot = tempDir('pier-blobs-file-')
+    rmSync(fileRoot, { recursive: true })
+    writeFileSync(fileRoot, 'not a folder')
+    await assert.rejects(new FsBlobStore(fileRoot).ping(), /not a folder/)
+    rmSync(fileRoot)
+  })
+})
 
 void describe('S3BlobStore: prefixes and presigned URLs', () => {
   let s3: TestS3
@@ -169,6 +313,46 @@ void describe('S3BlobStore: prefixes and presigned URLs', () => {
     } finally {
       await plain.close()
     }
+  })
+
+  void test('list yields keys without the store prefix, and only the store’s own', async () => {
+    const bytes = randomBytes(700)
+    const key = keyOf(bytes)
+    await a.put(key, bytes)
+    assert.equal((await listAll(a, TARBALL_PREFIX)).get(key)?.size, 700)
+    assert.equal((await listAll(b, TARBALL_PREFIX)).has(key), false, 'another prefix does not see it')
+    const plain = new S3BlobStore(s3.config)
+    try {
+      assert.equal((await listAll(plain, TARBALL_PREFIX)).has(key), false)
+      assert.ok((await listAll(plain, 'team-a/')).has(`team-a/${key}`), 'without a prefix, the object key')
+      assert.equal((await plain.stat(`team-a/${key}`))?.size, 700)
+    } finally {
+      await plain.close()
+    }
+  })
+
+  void test('list follows pages to the end (here 7 keys a page; S3 gives at most 1000)', async () => {
+    const paged = new S3BlobStore({ ...s3.config, prefix: 'paged/', listPageSize: 7 })
+    try {
+      const keys = range(30).map((i) => `tarballs/n/${String(i).padStart(4, '0')}`)
+      await Promise.all(keys.map((k) => paged.put(k, Buffer.from(k))))
+      const all = await listAll(paged, TARBALL_PREFIX)
+      assert.deepEqual([...all.keys()].sort(), keys)
+      for (const k of keys) assert.equal(all.get(k)?.size, k.length, k)
+      assert.equal((await listAll(paged, 'tarballs/n/001')).size, 10, 'a prefix inside the pages')
+    } finally {
+      await paged.close()
+    }
+  })
+
+  void test('ping fails for a bucket that does not exist, and when its signal aborts', async () => {
+    const missing = new S3BlobStore({ ...s3.config, bucket: 'no-such-bucket' })
+    try {
+      await assert.rejects(missing.ping())
+    } finally {
+      await missing.close()
+    }
+    await assert.rejects(a.ping(AbortSignal.abort()))
   })
 
   void test('signedUrl: a plain GET of the URL returns the bytes; the URL carries the requested lifetime', async () => {

@@ -306,15 +306,16 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await store.readPackage(a))?.stars, ['other'])
     })
 
-    void test('users: insert, get, count, update, duplicate refused', async () => {
+    void test('users: insert, get, count, update, a taken name refused without a write', async () => {
       const name = uniqueName('user')
       const before = await store.countUsers()
       assert.equal(typeof before, 'number')
       const row = userRow(name)
-      await store.insertUser(row)
+      assert.equal(await store.insertUser(row), true)
       assert.deepEqual(await store.getUser(name), row)
       assert.equal(await store.countUsers(), before + 1)
-      await assert.rejects(store.insertUser(userRow(name)))
+      assert.equal(await store.insertUser({ ...userRow(name), email: 'second@example.com' }), false, 'a taken name is refused')
+      assert.deepEqual(await store.getUser(name), row, 'and the first row is kept')
       await store.updateUser(name, { email: 'new@example.com', updated: '2031-01-01T00:00:00.000Z' })
       assert.deepEqual(await store.getUser(name), { ...row, email: 'new@example.com', updated: '2031-01-01T00:00:00.000Z' })
       await store.updateUser(name, { password_hash: 'scrypt$other' })
@@ -459,6 +460,82 @@ for (const backend of BACKENDS) {
       await store.deleteCachedPackument(name, 'npmjs')
       assert.equal(await store.getCachedPackument(name, 'npmjs'), undefined)
       assert.equal((await store.getCachedPackument(name, 'other'))?.body, '{}')
+    })
+
+    void test('ping answers while open and fails once the store is closed', async () => {
+      await store.ping()
+      const other = db.open()
+      await other.ping()
+      await other.close()
+      await assert.rejects(other.ping())
+    })
+
+    void test('referencedBlobKeys: every version row (unpublished and replaced ones included) across page boundaries, once each', async () => {
+      // 3 × 700 rows: the 1000-row pages end in the middle of a package.
+      const names = range(3).map(() => uniqueName('refs'))
+      const expected = new Map<string, number>()
+      for (const name of names) {
+        const rows = range(700).map((i) => versionRow(name, `1.0.${i}`, i % 7 === 0 ? { unpublished: tick() } : {}))
+        await createPackage(store, name, rows)
+        for (const r of rows) expected.set(r.tarball_key, 0)
+      }
+      // A replaced version (allow_previous_version) refers to its new tarball only.
+      const replaced = (await store.getVersion(names[0] as string, '1.0.1')) as VersionRow
+      const newer = { ...replaced, tarball_key: `tarballs/sha512/${randomBytes(64).toString('hex')}` }
+      await store.transaction((tx) => tx.replaceVersion(newer))
+      expected.delete(replaced.tarball_key)
+      expected.set(newer.tarball_key, 0)
+      const seen: string[] = []
+      for await (const key of store.referencedBlobKeys()) {
+        seen.push(key)
+        const n = expected.get(key)
+        if (n !== undefined) expected.set(key, n + 1)
+      }
+      assert.ok(!seen.includes(replaced.tarball_key), 'the replaced tarball is no longer referenced')
+      const wrong = [...expected].filter(([, n]) => n !== 1)
+      assert.deepEqual(wrong, [], 'each inserted key is yielded exactly once')
+    })
+
+    void test('referencedBlobKeys: the uplink cache’s tarball keys, derived from each cached packument’s dist', async () => {
+      const b64 = (bytes: Buffer) => bytes.toString('base64')
+      const sha512 = randomBytes(64)
+      const sha1 = randomBytes(20)
+      const sha256 = randomBytes(32)
+      const other512 = randomBytes(64)
+      const hexKey = (alg: string, d: Buffer) => `tarballs/${alg}/${d.toString('hex').slice(0, 2)}/${d.toString('hex')}.tgz`
+      const body = JSON.stringify({
+        name: 'x',
+        versions: {
+          // sha512 wins over the other algorithms of an integrity string; its key is the local tarball key format.
+          '1.0.0': { dist: { integrity: `sha1-${b64(sha1)} sha512-${b64(sha512)}`, shasum: sha1.toString('hex'), tarball: 'http://127.0.0.1:1/x-1.0.0.tgz' } },
+          // Only a shasum (old packages): a sha1 key.
+          '0.1.0': { dist: { shasum: sha1.toString('hex'), tarball: 'http://127.0.0.1:1/x-0.1.0.tgz' } },
+          '0.2.0': { dist: { integrity: `sha256-${b64(sha256)}` } },
+          '0.3.0': { dist: { tarball: 'http://127.0.0.1:1/x-0.3.0.tgz' } },
+          '0.4.0': 'not a manifest',
+        },
+      })
+      const expected = [hexKey('sha512', sha512), hexKey('sha1', sha1), hexKey('sha256', sha256), hexKey('sha512', other512)]
+      // 25 rows over two uplinks (besides other tests' rows): several pages of 10, ending anywhere.
+      const base = uniqueName('cachedrefs')
+      for (const i of range(12)) {
+        for (const uplink of ['a-up', 'b-up']) {
+          await store.putCachedPackument({ name: `${base}-${String(i).padStart(2, '0')}`, uplink, etag: null, last_modified: null, fetched_at: tick(), body: '{}' })
+        }
+      }
+      await store.putCachedPackument({ name: `${base}-05`, uplink: 'a-up', etag: null, last_modified: null, fetched_at: tick(), body })
+      await store.putCachedPackument({
+        name: `${base}-11`,
+        uplink: 'b-up',
+        etag: null,
+        last_modified: null,
+        fetched_at: tick(),
+        body: JSON.stringify({ versions: { '2.0.0': { dist: { integrity: `sha512-${b64(other512)}` } } } }),
+      })
+      await store.putCachedPackument({ name: `${base}-zz`, uplink: 'a-up', etag: null, last_modified: null, fetched_at: tick(), body: 'not json {' })
+      const seen = new Set<string>()
+      for await (const key of store.referencedBlobKeys()) seen.add(key)
+      for (const k of expected) assert.ok(seen.has(k), `${k} is referenced`)
     })
 
     void test('30 concurrent transactions adding distinct versions to one package all land, serialised', async () => {

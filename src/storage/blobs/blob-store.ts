@@ -11,6 +11,20 @@ export interface BlobHandle {
   size: number
 }
 
+/** What a listing (`BlobStore.list`) or `BlobStore.stat` tells about one stored blob. */
+export interface BlobInfo {
+  /** The blob's key (the store's own prefix, if any, removed): what `get` and `delete` take. */
+  key: string
+  /**
+   * When the blob was last written. A `put` of bytes already stored refreshes it (FsBlobStore
+   * touches the file, S3 rewrites the object), so it is never older than the latest `put` of the
+   * key: `pier gc` relies on this to spare blobs that a publish in progress is about to reference.
+   */
+  modified: Date
+  /** Bytes. */
+  size: number
+}
+
 /** Blob storage backend: local disk (FsBlobStore) or an S3-compatible object store (S3BlobStore). */
 export interface BlobStore {
   /**
@@ -22,7 +36,25 @@ export interface BlobStore {
   get(key: string): Promise<BlobHandle | undefined>
   /** Reads a whole blob into memory; `undefined` when missing. */
   read(key: string): Promise<Buffer | undefined>
+  /** Removes a blob; a missing key is not an error (like `rm -f`). */
   delete(key: string): Promise<void>
+  /**
+   * Every stored blob whose key starts with `prefix` (e.g. `tarballs/`), in no particular order,
+   * read lazily page by page (S3) or folder by folder (disk). Writes in progress are not listed
+   * (FsBlobStore's temp files; S3 shows an object only once its PUT completed). A blob put or
+   * deleted while the listing runs may or may not appear.
+   * @throws Error when `prefix` would leave the store (`..`), or the backend fails
+   */
+  list(prefix: string): AsyncIterable<BlobInfo>
+  /** The blob's size and modification time; `undefined` when missing. */
+  stat(key: string): Promise<BlobInfo | undefined>
+  /**
+   * Checks cheaply that the backend answers (disk: the folder exists and is writable; S3: the
+   * bucket is reachable with these credentials, HeadBucket). Used by `GET /-/health`, which
+   * bounds it with its own timeout and aborts `signal` when that expires.
+   * @throws Error describing the failure
+   */
+  ping(signal?: AbortSignal): Promise<void>
   /**
    * A URL from which anyone may GET the blob for the next `expiresSeconds` seconds, for stores
    * that can serve clients directly (S3's presigned URLs); absent when the store cannot.
@@ -31,6 +63,9 @@ export interface BlobStore {
   /** Releases connections and handles (called once, when Pier stops). */
   close?(): Promise<void>
 }
+
+/** The folder (key prefix) below which every tarball key lives; `pier gc` lists only this. */
+export const TARBALL_PREFIX = 'tarballs/'
 
 /** The content-addressed key of a tarball whose sha512 digest is `sha512Hex`. */
 export function tarballKey(sha512Hex: string): string {

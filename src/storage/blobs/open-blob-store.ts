@@ -10,8 +10,10 @@ import { FsBlobStore } from './fs-blob-store.js'
 /**
  * Opens the configured blob store, ready for use.
  * @param dataDir the resolved `storage.local.path`
+ * @param opts.clearTemp remove the disk store's leftover temp files (default true, for a node
+ *   starting); false from a tool that runs beside serving nodes (`pier gc`)
  */
-export async function openBlobStore(storage: Config['storage'], dataDir: string): Promise<BlobStore> {
+export async function openBlobStore(storage: Config['storage'], dataDir: string, opts: { clearTemp?: boolean } = {}): Promise<BlobStore> {
   if (storage.type === 's3') {
     // The schema refuses `type: s3` without an `s3` section; this only narrows the type.
     if (!storage.s3) throw new Error('storage.s3.bucket: required when storage.type is s3')
@@ -21,7 +23,7 @@ export async function openBlobStore(storage: Config['storage'], dataDir: string)
     return new S3BlobStore({ bucket, prefix, region, accessKeyId, secretAccessKey, endpoint, forcePathStyle })
   }
   const fs = new FsBlobStore(join(dataDir, 'blobs'))
-  await fs.init()
+  await fs.init({ clearTemp: opts.clearTemp })
   return fs
 }
 

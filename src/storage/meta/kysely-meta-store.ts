@@ -8,6 +8,7 @@ import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Tra
 import type { CachedPackumentRow, Database, PackageRow, TokenRow, UserRow, VersionRow } from './schema.js'
 import type { MetaStore, MetaTx, PackageState, SearchHit } from './meta-store.js'
 import type { Person } from '../../registry/types.js'
+import { cachedTarballKeys } from '../../registry/blob-references.js'
 import * as m0001 from './migrations/0001-init.js'
 import * as m0002 from './migrations/0002-uplink-cache.js'
 
@@ -27,6 +28,11 @@ class StaticMigrations implements MigrationProvider {
     return this.migrations
   }
 }
+
+/** Version rows per query of `referencedBlobKeys` (three short columns each). */
+const VERSION_PAGE = 1000
+/** Cached packuments per query of `referencedBlobKeys` (a popular package's text runs to megabytes). */
+const CACHED_PAGE = 10
 
 /** What differs between the dialects. */
 export interface KyselyMetaStoreOptions {
@@ -73,6 +79,45 @@ export class KyselyMetaStore implements MetaStore {
     await this.db.destroy()
   }
 
+  /** `select 1` on a pooled connection (SQLite: the one connection, after any running transaction). */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db)
+  }
+
+  /** Keyset pagination in primary-key order: (name, version), then (name, uplink). */
+  async *referencedBlobKeys(): AsyncIterable<string> {
+    let lastVersion: { name: string; version: string } | undefined
+    while (true) {
+      const after = lastVersion
+      const rows = await this.db
+        .selectFrom('versions')
+        .select(['name', 'version', 'tarball_key'])
+        .$if(after !== undefined, (q) => q.where((eb) => eb(eb.refTuple('name', 'version'), '>', eb.tuple(after?.name ?? '', after?.version ?? ''))))
+        .orderBy('name')
+        .orderBy('version')
+        .limit(VERSION_PAGE)
+        .execute()
+      for (const r of rows) yield r.tarball_key
+      lastVersion = rows.at(-1)
+      if (rows.length < VERSION_PAGE) break
+    }
+    let lastCached: { name: string; uplink: string } | undefined
+    while (true) {
+      const after = lastCached
+      const rows = await this.db
+        .selectFrom('uplink_packuments')
+        .select(['name', 'uplink', 'body'])
+        .$if(after !== undefined, (q) => q.where((eb) => eb(eb.refTuple('name', 'uplink'), '>', eb.tuple(after?.name ?? '', after?.uplink ?? ''))))
+        .orderBy('name')
+        .orderBy('uplink')
+        .limit(CACHED_PAGE)
+        .execute()
+      for (const r of rows) yield* cachedTarballKeys(r.body)
+      lastCached = rows.at(-1)
+      if (rows.length < CACHED_PAGE) break
+    }
+  }
+
   async readPackage(name: string): Promise<PackageState | undefined> {
     // One transaction so the snapshot is consistent (a publish cannot land between the reads).
     return this.snapshot().execute(async (trx) => {
@@ -114,8 +159,9 @@ export class KyselyMetaStore implements MetaStore {
     return Number(r.n)
   }
 
-  async insertUser(row: UserRow): Promise<void> {
-    await this.db.insertInto('users').values(row).execute()
+  async insertUser(row: UserRow): Promise<boolean> {
+    const r = await this.db.insertInto('users').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst()
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1
   }
 
   async updateUser(name: string, fields: Partial<Pick<UserRow, 'email' | 'password_hash' | 'updated'>>): Promise<void> {

@@ -66,13 +66,23 @@ export interface MetaStore extends UplinkCacheStore {
   /** Applies pending migrations. */
   migrate(): Promise<void>
   close(): Promise<void>
+  /**
+   * A cheap query (`select 1`) proving the database answers, for `GET /-/health` (which bounds
+   * it with its own timeout).
+   * @throws the driver's error when the database cannot be reached
+   */
+  ping(): Promise<void>
   readPackage(name: string): Promise<PackageState | undefined>
   getVersion(name: string, version: string): Promise<VersionRow | undefined>
   transaction<T>(fn: (tx: MetaTx) => Promise<T>): Promise<T>
 
   getUser(name: string): Promise<UserRow | undefined>
   countUsers(): Promise<number>
-  insertUser(row: UserRow): Promise<void>
+  /**
+   * Inserts a user unless one of that name exists (two nodes may sign the same name up at once).
+   * @returns false when the name was taken (nothing written)
+   */
+  insertUser(row: UserRow): Promise<boolean>
   updateUser(name: string, fields: Partial<Pick<UserRow, 'email' | 'password_hash' | 'updated'>>): Promise<void>
 
   getToken(key: string): Promise<TokenRow | undefined>
@@ -88,4 +98,14 @@ export interface MetaStore extends UplinkCacheStore {
   changesSince(since: number, limit: number): Promise<{ seq: number; name: string; rev: string; deleted: boolean }[]>
   /** Whether any package of `scope` (`@corp`) exists locally, unpublished ones included. */
   scopeHasPackages(scope: string): Promise<boolean>
+  /**
+   * Every blob key the metadata refers to, for `pier gc`: the `tarball_key` of every version row
+   * (unpublished versions included), then the keys of the uplink cache's tarballs, derived from
+   * each cached packument's text by `cachedTarballKeys` (registry/blob-references.ts). Keys may
+   * repeat. Read page by page (each page its own query, no long transaction), so rows written
+   * while it runs may or may not be seen; `pier gc` only deletes blobs older than its grace period,
+   * whose references, if any, committed long before.
+   * @throws the driver's error
+   */
+  referencedBlobKeys(): AsyncIterable<string>
 }
