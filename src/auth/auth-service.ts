@@ -113,7 +113,13 @@ export class AuthService {
     if (this.opts.maxUsers >= 0 && (await this.meta.countUsers()) >= this.opts.maxUsers) {
       throw forbidden('This registry has reached its maximum number of users.')
     }
-    await this.addUser(name, password, email ?? '')
+    try {
+      await this.addUser(name, password, email ?? '')
+    } catch (e) {
+      // The same name signed up concurrently (here or on another node): log in as that user.
+      if (e instanceof RegistryError && e.code === 'CONFLICT') return this.login(name, password, email)
+      throw e
+    }
     return { token: (await this.createToken(name, {})).token, created: true }
   }
 
@@ -127,7 +133,7 @@ export class AuthService {
     if (await this.meta.getUser(name)) throw new RegistryError('CONFLICT', `User "${name}" already exists.`)
     const now = new Date().toISOString()
     const row: UserRow = { name, email, password_hash: await hashPassword(password), created: now, updated: now }
-    await this.meta.insertUser(row)
+    if (!(await this.meta.insertUser(row))) throw new RegistryError('CONFLICT', `User "${name}" already exists.`)
     return row
   }
 

@@ -65,6 +65,8 @@ export interface CachedPackagesDeps {
   /** The registry's memory cache of small tarballs, by blob key. */
   tarballBytes: LRUCache<string, Buffer>
   log: UplinkLog
+  /** How long "this scope has no local package" is believed, ms (default 10 s; on a shared store, the staleness bound). */
+  localScopeTtlMs?: number
 }
 
 /**
@@ -331,7 +333,7 @@ export class CachedPackages {
     const known = this.localScopes.get(scope)
     if (known && Date.now() < known.until) return known.local
     const local = await this.d.scopeHasPackages(scope)
-    this.localScopes.set(scope, { local, until: local ? Infinity : Date.now() + LOCAL_SCOPE_TTL })
+    this.localScopes.set(scope, { local, until: local ? Infinity : Date.now() + (this.d.localScopeTtlMs ?? LOCAL_SCOPE_TTL) })
     return local
   }
 

@@ -112,6 +112,8 @@ export class Registry {
         blobs,
         body: (key, render) => this.cache.body(key, render),
         tarballBytes: this.tarballBytes,
+        // Another node may publish a scope's first package: believe "not local" no longer than the staleness bound.
+        ...(opts.maxStalenessMs ? { localScopeTtlMs: opts.maxStalenessMs } : {}),
       })
     }
   }
@@ -119,6 +121,20 @@ export class Registry {
   /** Stored state of a package, from cache. `undefined` when never published. */
   state(name: string): Promise<PackageState | undefined> {
     return this.cache.state(name, () => this.meta.readPackage(name))
+  }
+
+  /**
+   * The state of a local package, read again from the store when the cached copy lacks what the
+   * request asks for (`has` is false) and other nodes share the store: a version published on
+   * another node a moment ago is in its packument there, and an install that read that packument
+   * asks this node for the manifest or tarball next. Names with no local package are not re-read
+   * (proxied names would cost a database read each), so for those the staleness bound applies.
+   */
+  private async stateHaving(name: string, has: (s: PackageState) => boolean): Promise<PackageState | undefined> {
+    const state = await this.state(name)
+    if (!state || !this.opts.maxStalenessMs || has(state)) return state
+    this.cache.invalidate(name)
+    return this.state(name)
   }
 
   /**
@@ -182,7 +198,7 @@ export class Registry {
    * @throws RegistryError NOT_FOUND (unknown package, version or tag), GONE (unpublished version)
    */
   async manifest(name: string, spec: string, baseUrl: string): Promise<Manifest> {
-    const state = await this.state(name)
+    const state = await this.stateHaving(name, (s) => s.distTags[spec] !== undefined || s.versions.some((v) => v.version === spec))
     if (!state && this.cached) return this.cached.manifest(name, spec, baseUrl)
     if (!state) throw notFound()
     const version = state.distTags[spec] ?? spec
@@ -197,18 +213,13 @@ export class Registry {
    * @throws RegistryError NOT_FOUND, GONE (the version was unpublished)
    */
   async tarball(name: string, file: string): Promise<TarballLookup> {
-    const state = await this.state(name)
+    const state = await this.stateHaving(name, (s) => this.tarballRows(name, s).has(file))
     if (!state) {
       const cached = await this.cached?.tarball(name, file)
       if (!cached) throw notFound()
       return cached
     }
-    let byFile = this.tarballIndex.get(state)
-    if (!byFile) {
-      byFile = new Map(state.versions.map((v) => [tarballFileName(name, v.version), v]))
-      this.tarballIndex.set(state, byFile)
-    }
-    const row = byFile.get(file)
+    const row = this.tarballRows(name, state).get(file)
     if (!row) throw notFound()
     if (row.unpublished) throw gone(`${name}@${row.version} was unpublished.`)
     let lookup = this.tarballLookups.get(row)
@@ -227,6 +238,16 @@ export class Registry {
       this.tarballLookups.set(row, lookup)
     }
     return lookup
+  }
+
+  /** Tarball file name → version row of one cached state (built once per state). */
+  private tarballRows(name: string, state: PackageState): Map<string, VersionRow> {
+    let byFile = this.tarballIndex.get(state)
+    if (!byFile) {
+      byFile = new Map(state.versions.map((v) => [tarballFileName(name, v.version), v]))
+      this.tarballIndex.set(state, byFile)
+    }
+    return byFile
   }
 
   /**
