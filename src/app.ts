@@ -63,6 +63,14 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     rules,
     uplinks: { cache: uplinkCache, uplinks, log: logger },
   })
+  // Other nodes' writes drop this node's cached copies at once (max_staleness stays the bound).
+  const unwatch = await meta.watchChanges?.(
+    (name) => registry.forget(name),
+    () => {
+      logger.warn('lost the change notifications of the metadata store: reconnecting; cached packages are re-read')
+      registry.forget()
+    },
+  )
   const auth = new AuthService(meta, { allowSignup: config.auth.local.allow_signup, maxUsers: config.auth.local.max_users })
   const app = buildServer({ config, registry, auth, logger, auditUplink: audit, uplinks })
   return {
@@ -73,6 +81,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     auth,
     async close() {
       await app.close()
+      await unwatch?.()
       await uplinkCache.close()
       await Promise.all([...uplinks.values()].map((u) => u.close()))
       await meta.close()

@@ -118,6 +118,15 @@ export class Registry {
     }
   }
 
+  /**
+   * Drops this node's cached state of `name` (another node wrote it), or of every package when no
+   * name is given (the change notifications were interrupted, so some may have been missed).
+   */
+  forget(name?: string): void {
+    if (name === undefined) this.cache.invalidateAll()
+    else this.cache.invalidate(name)
+  }
+
   /** Stored state of a package, from cache. `undefined` when never published. */
   state(name: string): Promise<PackageState | undefined> {
     return this.cache.state(name, () => this.meta.readPackage(name))

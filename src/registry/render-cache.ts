@@ -42,6 +42,8 @@ export interface RenderCacheOptions {
 export class RenderCache {
   private clock = 0
   private readonly invalidatedAt = new Map<string, number>()
+  /** Clock of the last `invalidateAll`. */
+  private allInvalidatedAt = 0
   private readonly states: LRUCache<string, { slot: StateSlot }>
   private readonly bodies: LRUCache<string, RenderedBody>
   private readonly inflightStates = new Map<string, Promise<PackageState | undefined>>()
@@ -65,6 +67,12 @@ export class RenderCache {
     this.states.delete(name)
   }
 
+  /** Drops every cached package state (rendered bodies are keyed by `_rev` and stay valid). */
+  invalidateAll(): void {
+    this.allInvalidatedAt = ++this.clock
+    this.states.clear()
+  }
+
   /** The package state, loaded with `load` on a miss; concurrent misses share one load. */
   async state(name: string, load: () => Promise<PackageState | undefined>): Promise<PackageState | undefined> {
     const hit = this.states.get(name)
@@ -75,7 +83,7 @@ export class RenderCache {
       p = load().then(
         (s) => {
           this.inflightStates.delete(name)
-          if ((this.invalidatedAt.get(name) ?? 0) <= started) this.states.set(name, { slot: s ?? ABSENT })
+          if ((this.invalidatedAt.get(name) ?? 0) <= started && this.allInvalidatedAt <= started) this.states.set(name, { slot: s ?? ABSENT })
           return s
         },
         (e: unknown) => {

@@ -4,7 +4,9 @@
  * install-like read (abbreviated packument, then the tarball), 30 concurrent publishes of distinct
  * versions spread over both nodes, two users racing to create one package, and the same version with different tarballs published 30 times
  * at once (new package and existing package): exactly one 201, the rest 409. Then `pier migrate`
- * run as two processes at once against a new database.
+ * run as two processes at once against a new database. Last, change notifications: with
+ * max_staleness at an hour, writes on one node reach the other at once (LISTEN/NOTIFY), also after
+ * the listening connections were cut.
  */
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
@@ -201,5 +203,104 @@ void describe('pier migrate on PostgreSQL', () => {
       await database.drop()
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+void describe('change notifications between nodes (PostgreSQL LISTEN/NOTIFY)', () => {
+  let database: TempDatabase
+  const dataDir = tempDir('pier-pg-notify-')
+  let nodes: TestPier[] = []
+  let token: string
+  const base = (i: number): string => (nodes[i % nodes.length] as TestPier).url
+  /** An hour: any convergence seen below comes from the notifications, not from the bound. */
+  const HOUR = 3_600_000
+
+  /** Polls node `i` for `name` at revision `rev`; fails after `withinMs`. */
+  async function seenAt(i: number, name: string, rev: string, withinMs = 5000): Promise<Obj> {
+    const deadline = Date.now() + withinMs
+    let doc: Obj = {}
+    for (;;) {
+      doc = (await call(base(i), 'GET', `/${name}`)).body
+      if (doc._rev === rev || Date.now() > deadline) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.equal(doc._rev, rev, `node ${i} serves ${name} at ${rev} within ${withinMs} ms`)
+    return doc
+  }
+
+  /** Number of connections listening on Pier's channel in this database. */
+  async function listeners(): Promise<number> {
+    const c = new pg.Client({ connectionString: database.url })
+    await c.connect()
+    try {
+      const r = await c.query<{ n: string }>(`select count(*) as n from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [database.name])
+      return Number(r.rows[0]?.n)
+    } finally {
+      await c.end()
+    }
+  }
+
+  before(async () => {
+    database = await createTempDatabase()
+    nodes = await Promise.all(range(2).map(() => startPier({ storage: { local: { path: dataDir }, meta: { type: 'postgres', url: database.url, max_staleness: HOUR } } })))
+    const r = await call(base(0), 'PUT', '/-/user/org.couchdb.user:nia', {
+      body: { _id: 'org.couchdb.user:nia', name: 'nia', password: 'nia-password-1', email: 'nia@example.com', type: 'user', roles: [] },
+    })
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    token = r.body.token as string
+  })
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.close()))
+    await database?.drop()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  void test('with max_staleness at an hour, a publish and a dist-tag change on one node reach the other node at once', async () => {
+    const name = 'pg-notified'
+    const first = await call(base(0), 'PUT', `/${name}`, { token, body: uniqueBody(name, '1.0.0').body })
+    assert.equal(first.status, 201)
+    await seenAt(1, name, String(first.body.rev)) // node 1 caches revision 1
+    const second = await call(base(0), 'PUT', `/${name}`, { token, body: uniqueBody(name, '1.1.0').body })
+    assert.equal(second.status, 201)
+    const doc = await seenAt(1, name, String(second.body.rev))
+    assert.deepEqual(Object.keys(doc.versions).sort(), ['1.0.0', '1.1.0'])
+    const tag = await call(base(1), 'PUT', `/-/package/${name}/dist-tags/stable`, { token, body: '1.0.0' })
+    assert.equal(tag.status, 201, JSON.stringify(tag.body))
+    const deadline = Date.now() + 5000
+    let tags: Obj = {}
+    while (Date.now() < deadline) {
+      tags = (await call(base(0), 'GET', `/${name}`)).body['dist-tags'] as Obj
+      if (tags.stable === '1.0.0') break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.deepEqual(tags, { latest: '1.1.0', stable: '1.0.0' })
+  })
+
+  void test('a node whose listening connection is cut reconnects, and drops what it cached meanwhile', async () => {
+    const name = 'pg-relisten'
+    const first = await call(base(0), 'PUT', `/${name}`, { token, body: uniqueBody(name, '1.0.0').body })
+    assert.equal(first.status, 201)
+    await seenAt(1, name, String(first.body.rev))
+    assert.equal(await listeners(), 2)
+    // Cut every listening connection (both nodes), publish while nobody listens, then wait until both listen again.
+    const admin = new pg.Client({ connectionString: database.url })
+    await admin.connect()
+    try {
+      const cut = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [database.name])
+      assert.equal(cut.rowCount, 2)
+    } finally {
+      await admin.end()
+    }
+    const missed = await call(base(0), 'PUT', `/${name}`, { token, body: uniqueBody(name, '1.1.0').body })
+    assert.equal(missed.status, 201)
+    const deadline = Date.now() + 10_000
+    while ((await listeners()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    assert.equal(await listeners(), 2, 'both nodes listen again')
+    // The write made while node 1 was not listening is served (its cache was dropped on reconnect)...
+    await seenAt(1, name, String(missed.body.rev))
+    // ...and later writes arrive as notifications again.
+    const after = await call(base(0), 'PUT', `/${name}`, { token, body: uniqueBody(name, '1.2.0').body })
+    assert.equal(after.status, 201)
+    await seenAt(1, name, String(after.body.rev))
   })
 })

@@ -21,6 +21,11 @@ export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001
  * later-committing transaction could hold a lower `seq` than one a `_changes` reader already saw.
  */
 export const CHANGES_LOCK_KEY = 0x7069_6572_0001 // "pier" 0001
+/**
+ * PostgreSQL NOTIFY channel: every committed write of a package sends its name here (payload: the
+ * package name), so the other nodes drop their cached copy at once instead of at `max_staleness`.
+ */
+export const CHANGES_CHANNEL = 'pier_packages'
 
 class StaticMigrations implements MigrationProvider {
   constructor(private readonly migrations: Record<string, Migration>) {}
@@ -370,6 +375,8 @@ class KyselyMetaTx implements MetaTx {
     const rev = `${row.rev_seq}-${hash}`
     if (this.locking) await sql`select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})`.execute(this.trx)
     await this.trx.insertInto('changes').values({ name, rev, deleted: deleted ? 1 : 0, created: now }).execute()
+    // Delivered at commit (and only then) to every node listening: they drop their cached copy.
+    if (this.locking) await sql`select pg_notify(${CHANGES_CHANNEL}, ${name})`.execute(this.trx)
     return rev
   }
 }

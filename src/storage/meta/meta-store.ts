@@ -96,6 +96,14 @@ export interface MetaStore extends UplinkCacheStore {
   search(words: string[], size: number, from: number): Promise<{ total: number; hits: SearchHit[] }>
   /** The change feed after `since`, at most `limit` rows. */
   changesSince(since: number, limit: number): Promise<{ seq: number; name: string; rev: string; deleted: boolean }[]>
+  /**
+   * Calls `onChange(name)` soon after any node commits a write of package `name` (PostgreSQL:
+   * LISTEN on `CHANGES_CHANNEL`). Best effort: while the listening connection is down, changes
+   * are missed (the staleness bound still holds); `onLost` is called when it goes down and again
+   * when it is back, so the caller can drop everything it cached. Absent on stores that only one process uses (SQLite).
+   * @returns a function that stops listening
+   */
+  watchChanges?(onChange: (name: string) => void, onLost: () => void): Promise<() => Promise<void>>
   /** Whether any package of `scope` (`@corp`) exists locally, unpublished ones included. */
   scopeHasPackages(scope: string): Promise<boolean>
   /**

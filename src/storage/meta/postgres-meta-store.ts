@@ -7,7 +7,7 @@
 import { Kysely, PostgresDialect, sql, type Migration } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.js'
-import { KyselyMetaStore } from './kysely-meta-store.js'
+import { CHANGES_CHANNEL, KyselyMetaStore } from './kysely-meta-store.js'
 import * as m0001 from './migrations/postgres/0001-init.js'
 import * as m0002 from './migrations/0002-uplink-cache.js'
 
@@ -32,6 +32,9 @@ export interface PostgresMetaStoreOptions {
 
 /** MetaStore on PostgreSQL; any number of Pier nodes may share one database. */
 export class PostgresMetaStore extends KyselyMetaStore {
+  private readonly url: string
+  private readonly onPoolError: ((err: Error) => void) | undefined
+
   constructor(opts: PostgresMetaStoreOptions) {
     const pool = new pg.Pool({ connectionString: opts.url, max: Math.max(2, opts.poolSize ?? 10) })
     // An idle client's error is emitted on the pool; unhandled, it would end the process.
@@ -41,7 +44,84 @@ export class PostgresMetaStore extends KyselyMetaStore {
       concurrentWriters: true,
       caseSensitiveLike: true,
     })
+    this.url = opts.url
+    this.onPoolError = opts.onPoolError
   }
+
+  /**
+   * LISTENs on `CHANGES_CHANNEL` with a connection of its own (not from the pool). When that
+   * connection fails it calls `onLost`, then reconnects after `retryMs` (1000 ms), again and again
+   * until stopped (the first connection too), and calls `onLost` once more when listening again
+   * (writes in between were missed). Never throws.
+   */
+  async watchChanges(onChange: (name: string) => void, onLost: () => void, retryMs = 1000): Promise<() => Promise<void>> {
+    let stopped = false
+    let client: pg.Client | undefined
+    let timer: NodeJS.Timeout | undefined
+    /** No connection listened for a while (the first connect failed, or one dropped). */
+    let missed = false
+    const retry = (): void => {
+      missed = true
+      if (stopped) return
+      timer = setTimeout(() => {
+        connect().catch((e: unknown) => {
+          this.onPoolError?.(e as Error)
+          retry()
+        })
+      }, retryMs)
+      timer.unref()
+    }
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: this.url })
+      let live = false
+      const lost = (err?: Error): void => {
+        if (!live) return // a failed connect: the caller of connect() sees the rejection
+        live = false
+        if (err) this.onPoolError?.(err)
+        if (client === c) client = undefined
+        void c.end().catch(() => undefined)
+        if (stopped) return
+        onLost()
+        retry()
+      }
+      c.on('error', lost)
+      c.on('end', () => lost())
+      c.on('notification', (n) => {
+        if (n.channel === CHANGES_CHANNEL && n.payload) onChange(n.payload)
+      })
+      try {
+        await c.connect()
+        await c.query(`listen ${CHANGES_CHANNEL}`)
+      } catch (e) {
+        await c.end().catch(() => undefined)
+        throw e
+      }
+      if (stopped) {
+        await c.end()
+        return
+      }
+      live = true
+      client = c
+      // Writes committed while no connection listened were missed: drop everything once more.
+      if (missed) onLost()
+      missed = false
+    }
+    try {
+      await connect()
+    } catch (e) {
+      this.onPoolError?.(e as Error)
+      onLost()
+      retry()
+    }
+    return async () => {
+      stopped = true
+      if (timer) clearTimeout(timer)
+      const c = client
+      client = undefined
+      await c?.end().catch(() => undefined)
+    }
+  }
+
 
   /**
    * Applies pending migrations while holding a session advisory lock on one connection, so when
