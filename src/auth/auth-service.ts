@@ -114,7 +114,7 @@ export class AuthService {
       throw forbidden('This registry has reached its maximum number of users.')
     }
     try {
-      await this.addUser(name, password, email ?? '')
+      await this.addUser(name, password, email ?? '', this.opts.maxUsers)
     } catch (e) {
       // The same name signed up concurrently (here or on another node): log in as that user.
       if (e instanceof RegistryError && e.code === 'CONFLICT') return this.login(name, password, email)
@@ -124,16 +124,19 @@ export class AuthService {
   }
 
   /**
-   * Creates a user (also used by `pier user add`).
-   * @throws RegistryError BAD_REQUEST (bad name, short password), CONFLICT (exists)
+   * Creates a user (also used by `pier user add`, which passes no limit).
+   * @param maxUsers refuse when there are this many users already (-1: no limit)
+   * @throws RegistryError BAD_REQUEST (bad name, short password), CONFLICT (exists), FORBIDDEN (full)
    */
-  async addUser(name: string, password: string, email: string): Promise<UserRow> {
+  async addUser(name: string, password: string, email: string, maxUsers = -1): Promise<UserRow> {
     if (!USER_NAME.test(name)) throw badRequest(`Invalid user name "${name}".`)
     if (password.length < 1) throw badRequest('A password is required.')
     if (await this.meta.getUser(name)) throw new RegistryError('CONFLICT', `User "${name}" already exists.`)
     const now = new Date().toISOString()
     const row: UserRow = { name, email, password_hash: await hashPassword(password), created: now, updated: now }
-    if (!(await this.meta.insertUser(row))) throw new RegistryError('CONFLICT', `User "${name}" already exists.`)
+    const result = await this.meta.insertUser(row, maxUsers)
+    if (result === 'taken') throw new RegistryError('CONFLICT', `User "${name}" already exists.`)
+    if (result === 'full') throw forbidden('This registry has reached its maximum number of users.')
     return row
   }
 

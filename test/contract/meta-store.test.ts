@@ -311,11 +311,17 @@ for (const backend of BACKENDS) {
       const before = await store.countUsers()
       assert.equal(typeof before, 'number')
       const row = userRow(name)
-      assert.equal(await store.insertUser(row), true)
+      assert.equal(await store.insertUser(row), 'inserted')
       assert.deepEqual(await store.getUser(name), row)
       assert.equal(await store.countUsers(), before + 1)
-      assert.equal(await store.insertUser({ ...userRow(name), email: 'second@example.com' }), false, 'a taken name is refused')
+      assert.equal(await store.insertUser({ ...userRow(name), email: 'second@example.com' }), 'taken', 'a taken name is refused')
       assert.deepEqual(await store.getUser(name), row, 'and the first row is kept')
+      const count = await store.countUsers()
+      assert.equal(await store.insertUser(userRow(uniqueName('over')), count), 'full', 'max_users reached')
+      assert.equal(await store.insertUser(row, count + 1), 'taken')
+      const under = userRow(uniqueName('under'))
+      assert.equal(await store.insertUser(under, count + 1), 'inserted')
+      assert.equal(await store.countUsers(), count + 1)
       await store.updateUser(name, { email: 'new@example.com', updated: '2031-01-01T00:00:00.000Z' })
       assert.deepEqual(await store.getUser(name), { ...row, email: 'new@example.com', updated: '2031-01-01T00:00:00.000Z' })
       await store.updateUser(name, { password_hash: 'scrypt$other' })
@@ -624,6 +630,21 @@ for (const backend of BACKENDS) {
             }
             await nodes[0]?.insertUser(userRow('node-user'))
             assert.equal((await nodes[2]?.getUser('node-user'))?.name, 'node-user')
+          } finally {
+            await Promise.all(nodes.map((n) => n.close()))
+            await fresh.drop()
+          }
+        })
+
+        void test('sign-ups with max_users on three nodes at once never pass the limit', async () => {
+          const fresh = await createTempDatabase()
+          const nodes = range(3).map(() => new PostgresMetaStore({ url: fresh.url }))
+          try {
+            await nodes[0]?.migrate()
+            const results = await Promise.all(range(12).map((i) => (nodes[i % 3] as PostgresMetaStore).insertUser(userRow(`limited-${i}`), 5)))
+            assert.equal(results.filter((r) => r === 'inserted').length, 5, JSON.stringify(results))
+            assert.equal(results.filter((r) => r === 'full').length, 7)
+            assert.equal(await nodes[1]?.countUsers(), 5)
           } finally {
             await Promise.all(nodes.map((n) => n.close()))
             await fresh.drop()

@@ -21,6 +21,8 @@ export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001
  * later-committing transaction could hold a lower `seq` than one a `_changes` reader already saw.
  */
 export const CHANGES_LOCK_KEY = 0x7069_6572_0001 // "pier" 0001
+/** Transaction advisory lock key held while a sign-up checks `max_users` and inserts (PostgreSQL). */
+export const USERS_LOCK_KEY = 0x7069_6572_0003 // "pier" 0003
 /**
  * PostgreSQL NOTIFY channel: every committed write of a package sends its name here (payload: the
  * package name), so the other nodes drop their cached copy at once instead of at `max_staleness`.
@@ -164,9 +166,20 @@ export class KyselyMetaStore implements MetaStore {
     return Number(r.n)
   }
 
-  async insertUser(row: UserRow): Promise<boolean> {
-    const r = await this.db.insertInto('users').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst()
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1
+  async insertUser(row: UserRow, maxUsers = -1): Promise<'inserted' | 'taken' | 'full'> {
+    if (maxUsers < 0) {
+      const r = await this.db.insertInto('users').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst()
+      return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1 ? 'inserted' : 'taken'
+    }
+    return this.db.transaction().execute(async (trx) => {
+      // PostgreSQL: sign-ups with a limit take turns (SQLite has one writer already).
+      if (this.concurrentWriters) await sql`select pg_advisory_xact_lock(${sql.lit(USERS_LOCK_KEY)})`.execute(trx)
+      if (await trx.selectFrom('users').select('name').where('name', '=', row.name).executeTakeFirst()) return 'taken' as const
+      const c = await trx.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+      if (Number(c.n) >= maxUsers) return 'full' as const
+      await trx.insertInto('users').values(row).execute()
+      return 'inserted' as const
+    })
   }
 
   async updateUser(name: string, fields: Partial<Pick<UserRow, 'email' | 'password_hash' | 'updated'>>): Promise<void> {

@@ -79,10 +79,12 @@ export interface MetaStore extends UplinkCacheStore {
   getUser(name: string): Promise<UserRow | undefined>
   countUsers(): Promise<number>
   /**
-   * Inserts a user unless one of that name exists (two nodes may sign the same name up at once).
-   * @returns false when the name was taken (nothing written)
+   * Inserts a user unless one of that name exists (two nodes may sign the same name up at once)
+   * or, with `maxUsers` ≥ 0, unless there are already that many users (checked and written in one
+   * transaction, serialised across nodes, so concurrent sign-ups cannot pass the limit).
+   * @returns `inserted`, or `taken` / `full` with nothing written
    */
-  insertUser(row: UserRow): Promise<boolean>
+  insertUser(row: UserRow, maxUsers?: number): Promise<'inserted' | 'taken' | 'full'>
   updateUser(name: string, fields: Partial<Pick<UserRow, 'email' | 'password_hash' | 'updated'>>): Promise<void>
 
   getToken(key: string): Promise<TokenRow | undefined>
