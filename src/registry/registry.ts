@@ -24,7 +24,7 @@ import { tarballFileName } from './names.js'
 import { abbreviate, buildPackument, liveVersions, renderManifest, revOf, sortVersions } from './packument.js'
 import { planPublish } from './publish.js'
 import type { PackageRules } from './package-rules.js'
-import { renderBody, renderKey } from './render.js'
+import { identityOf, renderBody, renderKey } from './render.js'
 import { RenderCache, type RenderedBody } from './render-cache.js'
 import type { Manifest, Packument, Principal } from './types.js'
 
@@ -174,7 +174,7 @@ export class Registry {
   /** Brotli form of a rendered body, computed once (quality 5: fast, close to gzip -9 size). */
   async brotli(name: string, abbreviated: boolean, baseUrl: string, body: RenderedBody): Promise<Buffer> {
     if (body.br) return body.br
-    body.br = await brotliAsync(body.identity, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } })
+    body.br = await brotliAsync(await identityOf(body), { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } })
     const state = await this.state(name)
     if (state) this.cache.resize(renderKey(name, revOf(state), abbreviated, baseUrl), body)
     return body.br

@@ -17,7 +17,8 @@ export interface RenderedBody {
   contentType: string
   /** Response headers common to every encoding (etag, last-modified, vary, cache-control). */
   headers: Record<string, string>
-  identity: Buffer
+  /** The uncompressed bytes, kept only for small bodies (`IDENTITY_KEEP_BYTES`); see `identityOf`. */
+  identity?: Buffer
   gzip: Buffer
   /** Computed on first request that accepts brotli. */
   br?: Buffer
@@ -57,7 +58,7 @@ export class RenderCache {
     })
     this.bodies = new LRUCache({
       maxSize: opts.maxBodyBytes,
-      sizeCalculation: (v) => v.identity.length + v.gzip.length + (v.br?.length ?? 0) + 256,
+      sizeCalculation: (v) => (v.identity?.length ?? 0) + v.gzip.length + (v.br?.length ?? 0) + 256,
     })
   }
 

@@ -4,10 +4,24 @@
  */
 import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
-import { gzip } from 'node:zlib'
+import { gunzip, gzip } from 'node:zlib'
 import type { RenderedBody } from './render-cache.js'
 
 const gzipAsync = promisify(gzip)
+const gunzipAsync = promisify(gunzip)
+
+/**
+ * Bodies up to this size (bytes) keep their uncompressed bytes beside the gzip form; bigger ones
+ * keep only gzip (npm, pnpm, yarn and bun all accept it), which lets the render cache hold about
+ * ten times more of the big packuments an install asks for, and is inflated for the rare client
+ * that accepts no encoding.
+ */
+export const IDENTITY_KEEP_BYTES = 64 * 1024
+
+/** The uncompressed bytes of a rendered body (inflated from gzip when not kept). */
+export async function identityOf(body: RenderedBody): Promise<Buffer> {
+  return body.identity ?? gunzipAsync(body.gzip)
+}
 
 /** Render-cache key of a variant of revision `rev`. */
 export function renderKey(name: string, rev: string, abbreviated: boolean, baseUrl: string): string {
@@ -28,7 +42,7 @@ export async function renderBody(doc: object, rev: string, abbreviated: boolean,
     lastModified,
     contentType: abbreviated ? 'application/vnd.npm.install-v1+json' : 'application/json',
     headers: { etag, 'last-modified': lastModified, vary: 'Accept, Accept-Encoding', 'cache-control': 'public, max-age=300' },
-    identity,
+    ...(identity.length <= IDENTITY_KEEP_BYTES ? { identity } : {}),
     gzip: gz,
   }
 }

@@ -341,6 +341,25 @@ void describe('registry protocol over HTTP', () => {
       }
     })
 
+    void test('a packument bigger than 64 KiB (kept only gzipped) is the same document plain, gzip and brotli', async () => {
+      const big = publishBody({ name: 'proto-big', version: '1.0.0', description: 'big', bigField: 'words '.repeat(20_000) })
+      assert.equal((await call(base, 'PUT', '/proto-big', { token: alice, body: big.body })).status, 201)
+      for (const accept of ['application/json', CORGI_ACCEPT]) {
+        const gz = await raw(base, '/proto-big', { headers: { accept, 'accept-encoding': 'gzip,deflate' } })
+        assert.equal(gz.headers['content-encoding'], 'gzip')
+        const expected = JSON.parse(gunzipSync(gz.body).toString()) as Obj
+        if (accept === 'application/json') assert.ok(gunzipSync(gz.body).length > 64 * 1024)
+        for (let i = 0; i < 2; i++) {
+          const plain = await raw(base, '/proto-big', { headers: { accept } })
+          assert.equal(plain.headers['content-encoding'], undefined)
+          assert.equal(plain.headers['content-length'], String(plain.body.length))
+          assert.deepEqual(JSON.parse(plain.body.toString()), expected)
+          const br = await raw(base, '/proto-big', { headers: { accept, 'accept-encoding': 'br' } })
+          assert.deepEqual(JSON.parse(brotliDecompressSync(br.body).toString()), expected)
+        }
+      }
+    })
+
     void test('GET /name/version and /name/dist-tag', async () => {
       const byVersion = await call(base, 'GET', '/proto-a/1.0.0')
       assert.equal(byVersion.status, 200)

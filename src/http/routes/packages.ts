@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { notFound, badRequest } from '../../registry/errors.js'
+import { identityOf } from '../../registry/render.js'
 import { parsePackagePath } from '../package-path.js'
 import type { RouteContext } from '../context.js'
 
@@ -53,7 +54,7 @@ export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       // Pre-compressed once per revision; gzip first (npm sends `gzip,deflate`), brotli when only it is offered.
       if (ae.includes('gzip')) return reply.header('content-encoding', 'gzip').send(body.gzip)
       if (ae.includes('br')) return reply.header('content-encoding', 'br').send(await registry.brotli(p.name, abbreviated, base, body))
-      return reply.send(body.identity)
+      return reply.send(await identityOf(body))
     }
     if (p.kind === 'manifest') {
       return reply.send(await registry.manifest(p.name, p.spec, base))
