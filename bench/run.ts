@@ -1,101 +1,411 @@
 /**
- * `npm run bench`: benchmarks Pier with the shared registry harness and prints Pier side by side with
- * the Verdaccio and nginx baselines.
+ * `npm run bench`: benchmarks Pier with the shared registry harness (`../shared/bench/run.sh`) in
+ * several setups and prints them side by side with the stored Verdaccio and nginx baselines.
  *
- * Starts a fresh Pier (`dist/src/cli/main.js start`, 127.0.0.1, random port, log level warn, data in
- * a temp folder), runs `../shared/bench/run.sh URL PID` against it (this seeds the corpus, so a full
- * run takes several minutes), saves the figures to `.bench/results/<UTC timestamp>/pier.txt` (Pier's
- * own output goes to `pier.log` beside it), prints the markdown table (also saved as `table.md`),
- * then stops Pier (SIGTERM) and removes the temp folder. All traffic goes to 127.0.0.1 and every
- * load run is time-bounded.
+ * Modes (`npm run bench -- --modes local,pg-s3,proxy,cluster`, or `BENCH_MODES=…`; default all four,
+ * always run in the order local, proxy, pg-s3, cluster):
+ * - `local`: one Pier on SQLite + local disk (`dist/src/cli/main.js start`, 127.0.0.1, random port,
+ *   log level warn, data in a temp folder); the harness seeds the corpus and measures everything.
+ * - `pg-s3`: the same with `storage.meta.type: postgres` (a throwaway `pier_bench_<random>` database
+ *   on 127.0.0.1:5432, dropped at the end) and `storage.type: s3` (s3rver in a child process, one
+ *   bucket). The harness's `*_other_cpu` figures then include PostgreSQL's and s3rver's CPU, which
+ *   its noise guard takes for other programs (it may measure such a run again, keeping the quietest).
+ * - `proxy`: Pier B whose only uplink is Pier A (SQLite; the `local` mode's Pier when that mode ran,
+ *   else a fresh one seeded by a short harness run saved as `proxy-upstream.txt`), proxying `**`.
+ *   B's cache is warmed (every packument, full and abbreviated, and the tarballs the harness reads
+ *   and the fixture installs), then the harness runs against B: it finds the corpus present through
+ *   B and does not seed. Its `npm_install` is the warm proxied install of the 150-dependency
+ *   fixture. `proxy_upstream_cpu` is A's CPU during that run (near 0 when B serves from its cache).
+ * - `cluster`: BENCH_CLUSTER_NODES (3) Piers on one PostgreSQL database and one s3rver bucket;
+ *   BENCH_CLUSTER_PUBLISHES (200) publishes at concurrency BENCH_CLUSTER_CONCURRENCY (16), spread
+ *   round-robin over all nodes, against the same on the first node alone, alternating
+ *   BENCH_CLUSTER_ROUNDS (3) times; medians of publishes/s, p50/p90 and CPU per publish (cluster.ts).
  *
- * Needs wrk (`apt-get update && apt-get install -y wrk`).
+ * Each mode saves its figures to `.bench/results/<UTC timestamp>/<mode>.txt` (Pier's output goes to
+ * `<mode>.log`, s3rver's to `<mode>-s3rver.log`). The output, also saved as `table.md`, is the
+ * harness's markdown table (columns Pier (SQLite+disk), Pier (PG+S3), Pier (proxied), Verdaccio,
+ * nginx), the proxy targets (warm proxied packument req/s against the local one; warm proxied install
+ * against nginx's, goal ≤ 1.05×) and the cluster's publish throughput table. A mode that fails is
+ * reported and the others still run; the exit code is then 1. Every process started is stopped by
+ * its PID (SIGTERM) and the temp folder removed, also on Ctrl-C. All traffic goes to 127.0.0.1 and
+ * every load run is bounded in time or count.
+ *
+ * Needs wrk (`apt-get update && apt-get install -y wrk`) and, for pg-s3 and cluster, PostgreSQL on
+ * 127.0.0.1:5432 with trust auth (`PIER_BENCH_PG_URL` overrides the maintenance database's URL).
  * Env (passed through to the harness, see ../shared/bench/BASELINE.md): BENCH_DURATION (s per load
  * run, default 10), BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_PUBLISHES, BENCH_INSTALL_RUNS, BENCH_SMALL,
  * BENCH_BIG_VERSIONS, BENCH_FIXTURE_DEPS, BENCH_AUTH_READS, BENCH_NOISE_MAX, BENCH_RETRIES, BENCH_QUIET_WAIT.
  * Quick smoke run: `BENCH_DURATION=3 BENCH_WARMUP=1 BENCH_INSTALL_RUNS=1 npm run bench`.
- * Extra node flags for Pier (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): PIER_NODE_OPTIONS.
+ * Extra node flags for every Pier (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): PIER_NODE_OPTIONS.
  */
-import { spawn, spawnSync } from 'node:child_process'
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { clusterPublish } from './cluster.js'
+import { createBenchDatabase } from './postgres.js'
+import { cpuTicks, ROOT, runTo, startPier, type Service } from './proc.js'
+import { startS3, type S3Settings } from './s3.js'
 
-const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..') // this file runs from dist/bench
 const HARNESS = resolve(ROOT, '../shared/bench')
 const BASELINE = join(HARNESS, 'baseline-2026-11-22/jwt')
+const env = process.env
+const num = (name: string, dflt: number): number => (env[name] ? Number(env[name]) : dflt)
 
-/** Runs a command with its stdout piped to `out`; resolves with its exit code. */
-function run(cmd: string, args: string[], out: NodeJS.WritableStream): Promise<number> {
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
-  child.stdout.pipe(out, { end: false })
-  return new Promise((res, rej) => {
-    child.on('error', rej)
-    child.on('close', (code) => res(code ?? 1))
+/** The setups `npm run bench` can measure, in the order they run. */
+export const MODES = ['local', 'proxy', 'pg-s3', 'cluster'] as const
+/** One setup. */
+export type Mode = (typeof MODES)[number]
+/** Column label of each mode that the harness measures. */
+const LABELS: Partial<Record<Mode, string>> = { local: 'Pier (SQLite+disk)', 'pg-s3': 'Pier (PG+S3)', proxy: 'Pier (proxied)' }
+const ABBREV = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
+
+/** Where a run keeps its results and scratch files, and what to undo at the end. */
+interface Run {
+  /** `.bench/results/<stamp>` */
+  results: string
+  /** Temp folder for data, removed at the end. */
+  tmp: string
+  /** Undo steps (stop a process, drop a database), run last-first by `cleanup`. */
+  undo: (() => Promise<void>)[]
+}
+
+const log = (msg: string): void => console.error(`bench: ${msg}`)
+
+/** The modes asked for with `--modes a,b` / `--modes=a,b` or BENCH_MODES; default all. */
+function parseModes(argv: string[]): Mode[] {
+  let spec = env.BENCH_MODES
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? ''
+    if (a === '--modes') spec = argv[++i]
+    else if (a.startsWith('--modes=')) spec = a.slice('--modes='.length)
+    else throw new Error(`unknown argument ${a} (usage: npm run bench -- --modes ${MODES.join(',')})`)
+  }
+  if (!spec) return [...MODES]
+  const asked = spec.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = asked.filter((m) => !(MODES as readonly string[]).includes(m))
+  if (unknown.length || !asked.length) throw new Error(`unknown mode(s) ${unknown.join(', ') || '(none)'}; modes: ${MODES.join(', ')}`)
+  return MODES.filter((m) => asked.includes(m))
+}
+
+/** Config of a Pier with SQLite + local disk and no uplinks (never the npm default registry). */
+function sqliteConfig(dataDir: string): Record<string, unknown> {
+  return { server: { host: '127.0.0.1', port: 0 }, logger: { level: 'warn' }, uplinks: {}, storage: { local: { path: dataDir } } }
+}
+
+/** Config of a Pier node on PostgreSQL (`dbUrl`) + S3 (`s3`), no uplinks. */
+function pgS3Config(dataDir: string, dbUrl: string, s3: S3Settings): Record<string, unknown> {
+  return {
+    server: { host: '127.0.0.1', port: 0 },
+    logger: { level: 'warn' },
+    uplinks: {},
+    storage: { type: 's3', local: { path: dataDir }, s3, meta: { type: 'postgres', url: dbUrl } },
+  }
+}
+
+/** Config of a Pier (SQLite + disk) whose only uplink is `upstreamUrl`, proxying every name. */
+function proxyConfig(dataDir: string, upstreamUrl: string): Record<string, unknown> {
+  return {
+    ...sqliteConfig(dataDir),
+    uplinks: { upstream: { url: upstreamUrl } },
+    packages: { '**': { access: '$all', publish: '$authenticated', proxy: 'upstream' } },
+  }
+}
+
+/** Starts a Pier whose data lives in `<tmp>/<label>/`, logging to `<results>/<label>.log`; stopped by `cleanup`. */
+async function pier(run: Run, label: string, config: (dataDir: string) => Record<string, unknown>): Promise<Service> {
+  const dir = join(run.tmp, label)
+  mkdirSync(dir, { recursive: true })
+  const p = await startPier(config(join(dir, 'data')), dir, join(run.results, `${label}.log`))
+  run.undo.push(p.stop)
+  log(`${label}: pier (pid ${p.pid}) at ${p.url}`)
+  return p
+}
+
+/**
+ * Runs the shared harness against `target`, figures to `<results>/<name>.txt`.
+ * @param opts.env harness env (default ours); opts.pid false: no server CPU figures or noise guard
+ * @throws when the harness fails (partial figures stay in the file)
+ */
+async function harness(run: Run, name: string, target: Service, opts: { env?: NodeJS.ProcessEnv; pid?: boolean } = {}): Promise<string> {
+  const figures = join(run.results, `${name}.txt`)
+  const out = createWriteStream(figures)
+  log(`${name}: running ../shared/bench/run.sh ${target.url}${opts.pid === false ? '' : ` ${target.pid}`}`)
+  const args = [target.url, ...(opts.pid === false ? [] : [String(target.pid)])]
+  const code = await runTo(join(HARNESS, 'run.sh'), args, out, opts.env)
+  await new Promise<void>((res) => out.end(res))
+  if (code !== 0) throw new Error(`run.sh failed (exit ${code}); partial figures in ${figures}`)
+  return figures
+}
+
+/** Runs `fn` over `items`, at most `n` at a time. */
+async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items]
+  await Promise.all(Array.from({ length: Math.min(n, queue.length) }, async () => {
+    for (let it = queue.shift(); it !== undefined; it = queue.shift()) await fn(it)
+  }))
+}
+
+/** GET with the harness's headers (gzip), 30 s timeout; the body is read; throws unless 200. */
+async function getOk(url: string, accept?: string): Promise<Buffer> {
+  const res = await fetch(url, { headers: { 'accept-encoding': 'gzip,deflate', ...(accept ? { accept } : {}) }, signal: AbortSignal.timeout(30_000) })
+  const body = Buffer.from(await res.arrayBuffer())
+  if (res.status !== 200) throw new Error(`warming GET ${url}: HTTP ${res.status}`)
+  return body
+}
+
+/**
+ * Warms a proxying Pier's cache with the harness corpus: every packument (full and abbreviated), the
+ * small packages' tarballs and the big package's latest tarball (what the fixture installs).
+ */
+async function warmProxy(base: string): Promise<number> {
+  const names = [...Array.from({ length: num('BENCH_SMALL', 200) }, (_, i) => `bench-pkg-${String(i).padStart(3, '0')}`), 'bench-big']
+  const tarballs: string[] = []
+  await pool(names, 8, async (name) => {
+    const doc = JSON.parse((await getOk(new URL(name, base).href, 'application/json')).toString()) as {
+      'dist-tags': Record<string, string>
+      versions: Record<string, { dist: { tarball: string } }>
+    }
+    await getOk(new URL(name, base).href, ABBREV)
+    const versions = name === 'bench-big' ? [doc['dist-tags'].latest ?? ''] : Object.keys(doc.versions)
+    for (const v of versions) {
+      const t = doc.versions[v]?.dist.tarball
+      if (t) tarballs.push(new URL(new URL(t).pathname.slice(1), base).href) // B's own path, whatever host it names
+    }
   })
+  await pool(tarballs, 8, async (t) => void (await getOk(t)))
+  return names.length * 2 + tarballs.length
+}
+
+/** Mode `local`; returns the Pier, still running, when `keep` (the proxy mode's upstream). */
+async function modeLocal(run: Run, keep: boolean): Promise<{ figures: string; pier?: Service }> {
+  const p = await pier(run, 'local', sqliteConfig)
+  let figures: string
+  try {
+    figures = await harness(run, 'local', p)
+  } catch (e) {
+    await p.stop()
+    throw e
+  }
+  if (keep) return { figures, pier: p }
+  await p.stop()
+  return { figures }
+}
+
+/** Mode `pg-s3`. */
+async function modePgS3(run: Run): Promise<string> {
+  const db = await createBenchDatabase()
+  run.undo.push(db.drop)
+  const s3 = await startS3(join(run.tmp, 'pg-s3-objects'), join(run.results, 'pg-s3-s3rver.log'))
+  run.undo.push(s3.service.stop)
+  log(`pg-s3: database ${db.name}, s3rver (pid ${s3.service.pid}) at ${s3.service.url}`)
+  const p = await pier(run, 'pg-s3', (dir) => pgS3Config(dir, db.url, s3.config))
+  try {
+    return await harness(run, 'pg-s3', p)
+  } finally {
+    await p.stop()
+    await s3.service.stop()
+    await db.drop()
+  }
+}
+
+/** Mode `proxy`, with `upstream` (a seeded Pier) or a new one seeded here. */
+async function modeProxy(run: Run, upstream: Service | undefined): Promise<string> {
+  let up = upstream
+  if (!up) {
+    up = await pier(run, 'proxy-upstream', sqliteConfig)
+    log('proxy: seeding the upstream with a short harness run (figures in proxy-upstream.txt, not measured)')
+    const short = { ...env, BENCH_DURATION: '1', BENCH_WARMUP: '0', BENCH_INSTALL_RUNS: '1', BENCH_PUBLISHES: '1' }
+    await harness(run, 'proxy-upstream', up, { env: short, pid: false })
+  }
+  const upstreamUrl = up.url
+  const b = await pier(run, 'proxy', (dir) => proxyConfig(dir, upstreamUrl))
+  try {
+    const t0 = performance.now()
+    const n = await warmProxy(b.url)
+    log(`proxy: warmed the cache with ${n} GETs in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    const upCpu0 = cpuTicks(up.pid)
+    const figures = await harness(run, 'proxy', b)
+    appendFileSync(figures, `proxy_upstream_cpu ${((cpuTicks(up.pid) - upCpu0) / 100).toFixed(2)} s\n`)
+    return figures
+  } finally {
+    await b.stop()
+    await up.stop()
+  }
+}
+
+/** Mode `cluster`. */
+async function modeCluster(run: Run): Promise<string> {
+  const db = await createBenchDatabase()
+  run.undo.push(db.drop)
+  const s3 = await startS3(join(run.tmp, 'cluster-objects'), join(run.results, 'cluster-s3rver.log'))
+  run.undo.push(s3.service.stop)
+  log(`cluster: database ${db.name}, s3rver (pid ${s3.service.pid}) at ${s3.service.url}`)
+  const count = Math.max(2, num('BENCH_CLUSTER_NODES', 3))
+  const nodes: Service[] = []
+  try {
+    // Started together: the nodes take turns migrating the new database (an advisory lock).
+    const started = await Promise.allSettled(
+      Array.from({ length: count }, (_, i) => pier(run, `cluster-node${i + 1}`, (dir) => pgS3Config(dir, db.url, s3.config))),
+    )
+    for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value)
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failed) throw failed.reason
+    const figures = join(run.results, 'cluster.txt')
+    const text = await clusterPublish({
+      nodes,
+      s3: s3.service,
+      publishes: num('BENCH_CLUSTER_PUBLISHES', 200),
+      concurrency: num('BENCH_CLUSTER_CONCURRENCY', 16),
+      rounds: Math.max(1, num('BENCH_CLUSTER_ROUNDS', 3)),
+      noiseMax: num('BENCH_NOISE_MAX', 15),
+      quietWait: Math.min(60, num('BENCH_QUIET_WAIT', 180)),
+      log: (m) => log(m),
+    })
+    writeFileSync(figures, text)
+    return figures
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop()))
+    await s3.service.stop()
+    await db.drop()
+  }
+}
+
+/** "name value unit" lines of a figures file → name → value (NaN for n/a). */
+function readFigures(file: string): Map<string, { value: number; unit: string }> {
+  const out = new Map<string, { value: number; unit: string }>()
+  if (!existsSync(file)) return out
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const [name, value, unit] = line.trim().split(/\s+/)
+    if (name && value && unit && !name.startsWith('#')) out.set(name, { value: Number(value), unit })
+  }
+  return out
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length === 0 ? NaN : s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2
+}
+const fmt = (v: number | undefined, digits = 2): string => (v === undefined || Number.isNaN(v) ? 'n/a' : String(+v.toFixed(digits)))
+const baselineFiles = (name: string): string[] => [1, 2, 3].map((i) => join(BASELINE, `${name}-${i}.txt`))
+
+/** Markdown: the proxied figures against their targets. */
+function targetsTable(proxy: string, local: string | undefined): string {
+  const p = readFigures(proxy)
+  const l = local ? readFigures(local) : new Map<string, { value: number; unit: string }>()
+  const nginx = median(baselineFiles('nginx').map((f) => readFigures(f).get('npm_install')?.value ?? NaN))
+  const rows: [string, string, number | undefined, string, number | undefined, string][] = [
+    ['warm proxied packument GET (packument_small_rps)', 'req/s', p.get('packument_small_rps')?.value, 'Pier (SQLite+disk), this run', l.get('packument_small_rps')?.value, 'the same (≈ 1)'],
+    ['warm proxied abbreviated GET (abbrev_small_rps)', 'req/s', p.get('abbrev_small_rps')?.value, 'Pier (SQLite+disk), this run', l.get('abbrev_small_rps')?.value, 'the same (≈ 1)'],
+    ['warm proxied npm install, 201 pkgs (npm_install)', 's', p.get('npm_install')?.value, 'nginx static, baseline median', nginx, '≤ 1.05'],
+    ['warm proxied npm install, 201 pkgs (npm_install)', 's', p.get('npm_install')?.value, 'Pier (SQLite+disk), this run', l.get('npm_install')?.value, 'for reference'],
+  ]
+  const lines = ['| target | unit | Pier (proxied) | reference | reference value | ratio | goal |', '|---|---|---|---|---|---|---|']
+  for (const [what, unit, v, ref, r, goal] of rows) {
+    const ratio = v !== undefined && r !== undefined && r > 0 ? v / r : NaN
+    lines.push(`| ${what} | ${unit} | ${fmt(v)} | ${ref} | ${fmt(r)} | ${fmt(ratio)} | ${goal} |`)
+  }
+  const up = p.get('proxy_upstream_cpu')?.value
+  return `${lines.join('\n')}\n\nUpstream (Pier A) CPU while the harness ran against the proxy: ${fmt(up)} s.\n`
+}
+
+/** Markdown: 1 node against N nodes from cluster.txt. */
+function clusterTable(file: string): string {
+  const f = readFigures(file)
+  const n = [...f.keys()].map((k) => /^publish_(\d+)node_rps$/.exec(k)?.[1]).find((x) => x && x !== '1') ?? '3'
+  const rows: [string, string, string][] = [
+    ['publishes/s', 'rps', 'publishes/s'],
+    ['publish p50', 'p50', 'ms'],
+    ['publish p90', 'p90', 'ms'],
+    ['Pier CPU per publish (all nodes)', 'pier_cpu', 'ms'],
+    ['s3rver CPU per publish', 's3rver_cpu', 'ms'],
+    ['load generator CPU per publish', 'client_cpu', 'ms'],
+    ['rest of the machine per publish (PostgreSQL…)', 'rest_cpu', 'ms'],
+    ['failed publishes (all rounds)', 'errors', 'count'],
+  ]
+  const pubs = num('BENCH_CLUSTER_PUBLISHES', 200)
+  const conc = num('BENCH_CLUSTER_CONCURRENCY', 16)
+  const rounds = Math.max(1, num('BENCH_CLUSTER_ROUNDS', 3))
+  const lines = [
+    `Publish throughput, PostgreSQL + S3 (s3rver): ${pubs} publishes at concurrency ${conc}, median of ${rounds} round(s)`,
+    '',
+    `| figure | unit | 1 node | ${n} nodes | ${n} nodes / 1 node |`,
+    '|---|---|---|---|---|',
+  ]
+  for (const [label, key, unit] of rows) {
+    const one = f.get(`publish_1node_${key}`)?.value
+    const many = f.get(`publish_${n}node_${key}`)?.value
+    const ratio = key === 'errors' || one === undefined || many === undefined || one === 0 ? '' : fmt(many / one)
+    lines.push(`| ${label} | ${unit} | ${fmt(one)} | ${fmt(many)} | ${ratio} |`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+async function cleanup(run: Run): Promise<void> {
+  for (const undo of run.undo.reverse()) await undo().catch((e: unknown) => log(`cleanup: ${(e as Error).message}`))
+  run.undo = []
+  rmSync(run.tmp, { recursive: true, force: true })
 }
 
 async function main(): Promise<number> {
+  const modes = parseModes(process.argv.slice(2))
   if (spawnSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }).status !== 0) {
     console.error('bench: wrk is not installed. Install it with: apt-get update && apt-get install -y wrk')
     return 1
   }
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
-  const results = join(ROOT, '.bench/results', stamp)
-  mkdirSync(results, { recursive: true })
-  const tmp = mkdtempSync(join(tmpdir(), 'pier-bench-'))
-  const config = join(tmp, 'config.json')
-  writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1', port: 0 }, logger: { level: 'warn' }, uplinks: {}, storage: { local: { path: join(tmp, 'data') } } }))
+  const run: Run = { results: join(ROOT, '.bench/results', stamp), tmp: mkdtempSync(join(tmpdir(), 'pier-bench-')), undo: [] }
+  mkdirSync(run.results, { recursive: true })
+  process.once('SIGINT', () => void cleanup(run).then(() => process.exit(130)))
+  log(`modes ${modes.join(', ')}; results in ${run.results}`)
 
-  const nodeFlags = (process.env.PIER_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)
-  const pier = spawn(process.execPath, [...nodeFlags, join(ROOT, 'dist/src/cli/main.js'), 'start', '--config', config], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const pierLog = createWriteStream(join(results, 'pier.log'))
-  pier.stdout.pipe(pierLog, { end: false })
-  const exited = new Promise<void>((res) => pier.on('exit', () => res()))
-  const stop = async (): Promise<void> => {
-    if (pier.exitCode === null && pier.signalCode === null) pier.kill('SIGTERM')
-    await exited
-    rmSync(tmp, { recursive: true, force: true })
-  }
-  process.once('SIGINT', () => void stop().then(() => process.exit(130)))
-
-  try {
-    const url = await new Promise<string>((res, rej) => {
-      let err = ''
-      pier.stderr.on('data', (d: Buffer) => {
-        pierLog.write(d)
-        err += d.toString()
-        const m = /pier listening on (http:\/\/\S+)/.exec(err)
-        if (m?.[1]) res(m[1].replace('localhost', '127.0.0.1') + '/')
-      })
-      void exited.then(() => rej(new Error(`pier exited before listening:\n${err}`)))
-    })
-    console.error(`bench: pier (pid ${pier.pid}) at ${url}; results in ${results}`)
-
-    const figures = join(results, 'pier.txt')
-    const out = createWriteStream(figures)
-    const code = await run(join(HARNESS, 'run.sh'), [url, String(pier.pid)], out)
-    await new Promise<void>((res) => out.end(res))
-    if (code !== 0) {
-      console.error(`bench: run.sh failed (exit ${code}); partial figures in ${figures}`)
-      return code
+  const figures: Partial<Record<Mode, string>> = {}
+  const failed: string[] = []
+  const attempt = async (mode: Mode, fn: () => Promise<string>): Promise<void> => {
+    if (!modes.includes(mode)) return
+    const t0 = performance.now()
+    try {
+      figures[mode] = await fn()
+      log(`${mode}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+    } catch (e) {
+      failed.push(mode)
+      log(`${mode} FAILED: ${(e as Error).stack ?? String(e)}`)
     }
-    const files = (name: string) => [1, 2, 3].map((i) => join(BASELINE, `${name}-${i}.txt`)).join(',')
-    const table = spawnSync(process.execPath, [join(HARNESS, 'bench.mjs'), 'table', `Pier=${figures}`, `Verdaccio=${files('verdaccio')}`, `nginx=${files('nginx')}`], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    writeFileSync(join(results, 'table.md'), table.stdout)
-    process.stdout.write(table.stdout)
-    return table.status ?? 1
-  } finally {
-    await stop()
-    await new Promise<void>((res) => pierLog.end(res))
   }
+  try {
+    let upstream: Service | undefined
+    await attempt('local', async () => {
+      const r = await modeLocal(run, modes.includes('proxy'))
+      upstream = r.pier
+      return r.figures
+    })
+    await attempt('proxy', () => modeProxy(run, upstream))
+    await upstream?.stop()
+    await attempt('pg-s3', () => modePgS3(run))
+    await attempt('cluster', () => modeCluster(run))
+  } finally {
+    await cleanup(run)
+  }
+
+  let md = ''
+  const columns = (['local', 'pg-s3', 'proxy'] as const).filter((m) => figures[m]).map((m) => `${LABELS[m]}=${figures[m]}`)
+  if (columns.length) {
+    const table = spawnSync(
+      process.execPath,
+      [join(HARNESS, 'bench.mjs'), 'table', ...columns, `Verdaccio=${baselineFiles('verdaccio').join(',')}`, `nginx=${baselineFiles('nginx').join(',')}`],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    if (table.status !== 0) failed.push('table')
+    md += table.stdout
+  }
+  if (figures.proxy) md += `\n${targetsTable(figures.proxy, figures.local)}`
+  if (figures.cluster) md += `\n${clusterTable(figures.cluster)}`
+  if (failed.length) md += `\nFailed: ${failed.join(', ')} (see the log above and ${run.results}).\n`
+  writeFileSync(join(run.results, 'table.md'), md)
+  process.stdout.write(md)
+  log(`results in ${run.results}`)
+  return failed.length ? 1 : 0
 }
 
 main().then(
