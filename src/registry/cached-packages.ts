@@ -53,6 +53,16 @@ interface CachedTarballLookup {
   cached?: CachedTarballSource
 }
 
+/** The lookup answered for a cached tarball, shared by the requests for it. */
+interface CachedTarballAnswer {
+  key: string
+  size: number
+  integrity: string
+  cached: CachedTarballSource
+  /** Response headers, set once the blob is stored (its size known): the route's fast path. */
+  headers?: Record<string, string>
+}
+
 /** What the cached read path needs from the registry and the wiring. */
 export interface CachedPackagesDeps {
   cache: UplinkCache
@@ -102,6 +112,8 @@ export class CachedPackages {
   private readonly localScopes = new Map<string, { local: boolean; until: number }>()
   /** Blob keys of cached tarballs known to be in the blob store → size. */
   private readonly present = new LRUCache<string, number>({ max: 100_000 })
+  /** The answer of `tarball` per tarball of a cached packument (dropped with the packument). */
+  private readonly answers = new WeakMap<UplinkTarball, CachedTarballAnswer>()
   /** Uplink tarball downloads in flight, by blob key: concurrent requests share one. */
   private readonly downloads = new Map<string, Promise<DownloadOutcome>>()
 
@@ -141,7 +153,7 @@ export class CachedPackages {
    * `tarballData` sets it.
    * @returns `undefined` when the name is not proxied or has no such tarball
    */
-  async tarball(name: string, file: string): Promise<{ key: string; size: number; integrity: string; cached: CachedTarballSource } | undefined> {
+  async tarball(name: string, file: string): Promise<CachedTarballAnswer | undefined> {
     let hit = await this.lookup(name)
     if (!hit) return undefined
     let t = hit.entry.tarballs.get(file)
@@ -151,11 +163,27 @@ export class CachedPackages {
       t = hit?.entry.tarballs.get(file)
     }
     if (!hit || !t) return undefined
-    const expected = expectedDigest(t.integrity, t.shasum)
-    const key = expected ? cachedTarballKey(expected) : ''
-    const size = key ? (this.d.tarballBytes.get(key)?.length ?? this.present.get(key) ?? 0) : 0
-    const integrity = t.integrity ?? (expected ? `${expected.algorithm}-${expected.digests[0]}` : `${name}/${t.version}`)
-    return { key, size, integrity, cached: { name, uplink: hit.uplink, tarball: t, expected } }
+    let answer = this.answers.get(t)
+    if (!answer) {
+      const expected = expectedDigest(t.integrity, t.shasum)
+      const key = expected ? cachedTarballKey(expected) : ''
+      const integrity = t.integrity ?? (expected ? `${expected.algorithm}-${expected.digests[0]}` : `${name}/${t.version}`)
+      answer = { key, size: 0, integrity, cached: { name, uplink: hit.uplink, tarball: t, expected } }
+      this.answers.set(t, answer)
+    }
+    if (!answer.headers && answer.key) {
+      const size = this.d.tarballBytes.get(answer.key)?.length ?? this.present.get(answer.key)
+      if (size !== undefined) {
+        answer.size = size
+        answer.headers = {
+          etag: `"${answer.integrity}"`,
+          'cache-control': 'public, max-age=31536000, immutable',
+          'content-type': 'application/octet-stream',
+          'content-length': String(size),
+        }
+      }
+    }
+    return answer
   }
 
   /** Whether the blob of a cached tarball is known to be stored (so it may be redirected to). */
