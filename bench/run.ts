@@ -2,10 +2,13 @@
  * `npm run bench`: benchmarks Pier with the shared registry harness (`../shared/bench/run.sh`) in
  * several setups and prints them side by side with the stored Verdaccio and nginx baselines.
  *
- * Modes (`npm run bench -- --modes local,pg-s3,proxy,cluster`, or `BENCH_MODES=…`; default all four,
- * always run in the order local, proxy, pg-s3, cluster):
+ * Modes (`npm run bench -- --modes local,nginx,pg-s3,proxy,cluster`, or `BENCH_MODES=…`; default all,
+ * nginx only when it is installed; always run in the order local, nginx, proxy, pg-s3, cluster):
  * - `local`: one Pier on SQLite + local disk (`dist/src/cli/main.js start`, 127.0.0.1, random port,
  *   log level warn, data in a temp folder); the harness seeds the corpus and measures everything.
+ * - `nginx`: the local mode's corpus rendered to files and served by nginx
+ *   (`../shared/bench/nginx-static.sh`), measured by the same harness in the same run: the physical
+ *   limit on this machine today, which the proxy targets then use instead of the stored baseline.
  * - `pg-s3`: the same with `storage.meta.type: postgres` (a throwaway `pier_bench_<random>` database
  *   on 127.0.0.1:5432, dropped at the end) and `storage.type: s3` (s3rver in a child process, one
  *   bucket). The harness's `*_other_cpu` figures then include PostgreSQL's and s3rver's CPU, which
@@ -40,6 +43,8 @@
  */
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { clusterPublish } from './cluster.js'
@@ -53,11 +58,11 @@ const env = process.env
 const num = (name: string, dflt: number): number => (env[name] ? Number(env[name]) : dflt)
 
 /** The setups `npm run bench` can measure, in the order they run. */
-export const MODES = ['local', 'proxy', 'pg-s3', 'cluster'] as const
+export const MODES = ['local', 'nginx', 'proxy', 'pg-s3', 'cluster'] as const
 /** One setup. */
 export type Mode = (typeof MODES)[number]
 /** Column label of each mode that the harness measures. */
-const LABELS: Partial<Record<Mode, string>> = { local: 'Pier (SQLite+disk)', 'pg-s3': 'Pier (PG+S3)', proxy: 'Pier (proxied)' }
+const LABELS: Partial<Record<Mode, string>> = { local: 'Pier (SQLite+disk)', 'pg-s3': 'Pier (PG+S3)', proxy: 'Pier (proxied)', nginx: 'nginx, this run' }
 const ABBREV = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
 
 /** Where a run keeps its results and scratch files, and what to undo at the end. */
@@ -81,11 +86,48 @@ function parseModes(argv: string[]): Mode[] {
     else if (a.startsWith('--modes=')) spec = a.slice('--modes='.length)
     else throw new Error(`unknown argument ${a} (usage: npm run bench -- --modes ${MODES.join(',')})`)
   }
-  if (!spec) return [...MODES]
+  if (!spec) return MODES.filter((m) => m !== 'nginx' || hasNginx())
   const asked = spec.split(',').map((s) => s.trim()).filter(Boolean)
   const unknown = asked.filter((m) => !(MODES as readonly string[]).includes(m))
   if (unknown.length || !asked.length) throw new Error(`unknown mode(s) ${unknown.join(', ') || '(none)'}; modes: ${MODES.join(', ')}`)
   return MODES.filter((m) => asked.includes(m))
+}
+
+/** Whether nginx is installed (the `nginx` mode needs it; without it the stored baseline is the reference). */
+function hasNginx(): boolean {
+  return spawnSync('sh', ['-c', 'command -v nginx'], { stdio: 'ignore' }).status === 0
+}
+
+/** A free loopback port (asked of the kernel, then released). */
+async function freePort(): Promise<number> {
+  const srv = createServer()
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res))
+  const { port } = srv.address() as AddressInfo
+  await new Promise<void>((res) => srv.close(() => res()))
+  return port
+}
+
+/**
+ * Mode `nginx`: the physical limit measured in this run, on this machine: the local Pier's corpus
+ * rendered to files and served by nginx (`../shared/bench/nginx-static.sh`, one worker), then the
+ * same harness run. Makes the install and read targets compare like with like.
+ */
+async function modeNginx(run: Run, source: Service | undefined): Promise<string> {
+  if (!source) throw new Error('the nginx mode renders the local mode\'s corpus: run it with --modes local,nginx')
+  if (!hasNginx()) throw new Error('nginx is not installed: apt-get update && apt-get install -y nginx')
+  const script = join(HARNESS, 'nginx-static.sh')
+  const port = await freePort()
+  const started = spawnSync(script, ['start', source.url, String(port)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  const [url, pid] = started.stdout.trim().split(/\s+/)
+  if (started.status !== 0 || !url || !pid) throw new Error(`nginx-static.sh start failed (exit ${started.status})`)
+  const stop = async (): Promise<void> => void spawnSync(script, ['stop'], { stdio: 'ignore' })
+  run.undo.push(stop)
+  log(`nginx: serving the rendered corpus (pid ${pid}) at ${url}`)
+  try {
+    return await harness(run, 'nginx', { url, pid: Number(pid) })
+  } finally {
+    await stop()
+  }
 }
 
 /** Config of a Pier with SQLite + local disk and no uplinks (never the npm default registry). */
@@ -127,7 +169,7 @@ async function pier(run: Run, label: string, config: (dataDir: string) => Record
  * @param opts.env harness env (default ours); opts.pid false: no server CPU figures or noise guard
  * @throws when the harness fails (partial figures stay in the file)
  */
-async function harness(run: Run, name: string, target: Service, opts: { env?: NodeJS.ProcessEnv; pid?: boolean } = {}): Promise<string> {
+async function harness(run: Run, name: string, target: Pick<Service, 'url' | 'pid'>, opts: { env?: NodeJS.ProcessEnv; pid?: boolean } = {}): Promise<string> {
   const figures = join(run.results, `${name}.txt`)
   const out = createWriteStream(figures)
   log(`${name}: running ../shared/bench/run.sh ${target.url}${opts.pid === false ? '' : ` ${target.pid}`}`)
@@ -291,14 +333,16 @@ const fmt = (v: number | undefined, digits = 2): string => (v === undefined || N
 const baselineFiles = (name: string): string[] => [1, 2, 3].map((i) => join(BASELINE, `${name}-${i}.txt`))
 
 /** Markdown: the proxied figures against their targets. */
-function targetsTable(proxy: string, local: string | undefined): string {
+function targetsTable(proxy: string, local: string | undefined, nginxRun: string | undefined): string {
   const p = readFigures(proxy)
   const l = local ? readFigures(local) : new Map<string, { value: number; unit: string }>()
-  const nginx = median(baselineFiles('nginx').map((f) => readFigures(f).get('npm_install')?.value ?? NaN))
+  const sameRun = nginxRun ? readFigures(nginxRun).get('npm_install')?.value : undefined
+  const nginx = sameRun ?? median(baselineFiles('nginx').map((f) => readFigures(f).get('npm_install')?.value ?? NaN))
+  const nginxLabel = sameRun !== undefined ? 'nginx static, this run' : 'nginx static, baseline median'
   const rows: [string, string, number | undefined, string, number | undefined, string][] = [
     ['warm proxied packument GET (packument_small_rps)', 'req/s', p.get('packument_small_rps')?.value, 'Pier (SQLite+disk), this run', l.get('packument_small_rps')?.value, 'the same (≈ 1)'],
     ['warm proxied abbreviated GET (abbrev_small_rps)', 'req/s', p.get('abbrev_small_rps')?.value, 'Pier (SQLite+disk), this run', l.get('abbrev_small_rps')?.value, 'the same (≈ 1)'],
-    ['warm proxied npm install, 201 pkgs (npm_install)', 's', p.get('npm_install')?.value, 'nginx static, baseline median', nginx, '≤ 1.05'],
+    ['warm proxied npm install, 201 pkgs (npm_install)', 's', p.get('npm_install')?.value, nginxLabel, nginx, '≤ 1.05'],
     ['warm proxied npm install, 201 pkgs (npm_install)', 's', p.get('npm_install')?.value, 'Pier (SQLite+disk), this run', l.get('npm_install')?.value, 'for reference'],
   ]
   const lines = ['| target | unit | Pier (proxied) | reference | reference value | ratio | goal |', '|---|---|---|---|---|---|---|']
@@ -376,10 +420,12 @@ async function main(): Promise<number> {
   try {
     let upstream: Service | undefined
     await attempt('local', async () => {
-      const r = await modeLocal(run, modes.includes('proxy'))
+      const r = await modeLocal(run, modes.includes('proxy') || modes.includes('nginx'))
       upstream = r.pier
       return r.figures
     })
+    await attempt('nginx', () => modeNginx(run, upstream))
+    if (!modes.includes('proxy')) await upstream?.stop()
     await attempt('proxy', () => modeProxy(run, upstream))
     await upstream?.stop()
     await attempt('pg-s3', () => modePgS3(run))
@@ -389,7 +435,7 @@ async function main(): Promise<number> {
   }
 
   let md = ''
-  const columns = (['local', 'pg-s3', 'proxy'] as const).filter((m) => figures[m]).map((m) => `${LABELS[m]}=${figures[m]}`)
+  const columns = (['local', 'pg-s3', 'proxy', 'nginx'] as const).filter((m) => figures[m]).map((m) => `${LABELS[m]}=${figures[m]}`)
   if (columns.length) {
     const table = spawnSync(
       process.execPath,
@@ -399,7 +445,7 @@ async function main(): Promise<number> {
     if (table.status !== 0) failed.push('table')
     md += table.stdout
   }
-  if (figures.proxy) md += `\n${targetsTable(figures.proxy, figures.local)}`
+  if (figures.proxy) md += `\n${targetsTable(figures.proxy, figures.local, figures.nginx)}`
   if (figures.cluster) md += `\n${clusterTable(figures.cluster)}`
   if (failed.length) md += `\nFailed: ${failed.join(', ')} (see the log above and ${run.results}).\n`
   writeFileSync(join(run.results, 'table.md'), md)
