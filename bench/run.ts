@@ -145,11 +145,16 @@ function pgS3Config(dataDir: string, dbUrl: string, s3: S3Settings): Record<stri
   }
 }
 
-/** Config of a Pier (SQLite + disk) whose only uplink is `upstreamUrl`, proxying every name. */
+/**
+ * Config of a Pier (SQLite + disk) whose only uplink is `upstreamUrl`, proxying every name. Its
+ * cached packuments stay fresh (`maxage`) for the whole run, so "warm" means served from the cache
+ * with no revalidation (with the default 2 min, the later figures would include background
+ * revalidations against the upstream).
+ */
 function proxyConfig(dataDir: string, upstreamUrl: string): Record<string, unknown> {
   return {
     ...sqliteConfig(dataDir),
-    uplinks: { upstream: { url: upstreamUrl } },
+    uplinks: { upstream: { url: upstreamUrl, maxage: '1h' } },
     packages: { '**': { access: '$all', publish: '$authenticated', proxy: 'upstream' } },
   }
 }

@@ -15,12 +15,12 @@ export interface TempDatabase {
   name: string
   /** Connection string of the new database. */
   url: string
-  /** Drops the database (forcing out connections left open). */
+  /** Drops the database (forcing out connections left open). Safe to call twice. */
   drop(): Promise<void>
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL })
+async function admin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 })
   await client.connect()
   try {
     return await fn(client)
@@ -30,20 +30,26 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 }
 
 /**
- * Creates an empty database named `pier_test_<random>`.
+ * Creates an empty database named `<prefix>_<random>` (also used by the bench, with its own prefix
+ * and server URL).
+ * @param opts.prefix default `pier_test`; opts.adminUrl default `PG_ADMIN_URL`
  * @throws when the server does not answer: PostgreSQL is required for these tests (start it with
  *   `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`)
  */
-export async function createTempDatabase(): Promise<TempDatabase> {
-  const name = `pier_test_${randomBytes(6).toString('hex')}`
-  await admin((c) => c.query(`create database ${name}`))
-  const url = new URL(PG_ADMIN_URL)
+export async function createTempDatabase(opts: { prefix?: string; adminUrl?: string } = {}): Promise<TempDatabase> {
+  const adminUrl = opts.adminUrl ?? PG_ADMIN_URL
+  const name = `${opts.prefix ?? 'pier_test'}_${randomBytes(6).toString('hex')}`
+  await admin(adminUrl, (c) => c.query(`create database ${name}`))
+  const url = new URL(adminUrl)
   url.pathname = `/${name}`
+  let dropped = false
   return {
     name,
     url: url.toString(),
     async drop() {
-      await admin((c) => c.query(`drop database if exists ${name} with (force)`))
+      if (dropped) return
+      dropped = true
+      await admin(adminUrl, (c) => c.query(`drop database if exists ${name} with (force)`))
     },
   }
 }
