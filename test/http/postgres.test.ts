@@ -43,27 +43,53 @@ async function call(base: string, method: string, path: string, opts: { token?: 
 /** A publish body whose tarball differs from every other one (a random file inside). */
 const uniqueBody = (name: string, version: string) => publishBody({ name, version, description: `${name} ${version}` }, { files: { 'salt.txt': randomBytes(16).toString('hex') } })
 
-void describe('Pier on PostgreSQL over HTTP (two nodes, one database)', () => {
-  let database: TempDatabase
+/** Two in-process nodes on a new database, sharing one tarball folder, with one user signed up. */
+interface TwoNodes {
+  database: TempDatabase
+  nodes: TestPier[]
+  /** The user's token. */
+  token: string
+  /** Base URL of node `i % 2`. */
+  base(i: number): string
+}
+
+/**
+ * Registers before/after hooks (in the calling describe) that start two nodes on a new database
+ * (`storage.meta` extras in `meta`) and sign `user` up on the first; the returned object is filled
+ * in by the before hook.
+ */
+function twoNodes(user: string, meta: Record<string, unknown> = {}): TwoNodes {
   /** Both nodes keep tarballs in one folder (the shared blob store a real deployment has). */
   const dataDir = tempDir('pier-pg-http-')
-  let nodes: TestPier[] = []
-  let token: string
-  const base = (i: number): string => (nodes[i % nodes.length] as TestPier).url
-
+  const env: TwoNodes = {
+    database: undefined as unknown as TempDatabase,
+    nodes: [],
+    token: '',
+    base: (i) => (env.nodes[i % env.nodes.length] as TestPier).url,
+  }
   before(async () => {
-    database = await createTempDatabase()
-    nodes = await Promise.all(range(2).map(() => startPier({ storage: { local: { path: dataDir }, meta: { type: 'postgres', url: database.url } } })))
-    const r = await call(base(0), 'PUT', '/-/user/org.couchdb.user:pat', {
-      body: { _id: 'org.couchdb.user:pat', name: 'pat', password: 'pat-password-1', email: 'pat@example.com', type: 'user', roles: [] },
+    env.database = await createTempDatabase()
+    env.nodes = await Promise.all(range(2).map(() => startPier({ storage: { local: { path: dataDir }, meta: { type: 'postgres', url: env.database.url, ...meta } } })))
+    const r = await call(env.base(0), 'PUT', `/-/user/org.couchdb.user:${user}`, {
+      body: { _id: `org.couchdb.user:${user}`, name: user, password: `${user}-password-1`, email: `${user}@example.com`, type: 'user', roles: [] },
     })
     assert.equal(r.status, 201, JSON.stringify(r.body))
-    token = r.body.token as string
+    env.token = r.body.token as string
   })
   after(async () => {
-    await Promise.all(nodes.map((n) => n.close()))
-    await database?.drop()
+    await Promise.all(env.nodes.map((n) => n.close()))
+    await env.database?.drop()
     rmSync(dataDir, { recursive: true, force: true })
+  })
+  return env
+}
+
+void describe('Pier on PostgreSQL over HTTP (two nodes, one database)', () => {
+  const env = twoNodes('pat')
+  const base = env.base
+  let token: string
+  before(() => {
+    token = env.token
   })
 
   void test('publish, GET the packument on the other node, install-like reads', async () => {
@@ -207,13 +233,14 @@ void describe('pier migrate on PostgreSQL', () => {
 })
 
 void describe('change notifications between nodes (PostgreSQL LISTEN/NOTIFY)', () => {
-  let database: TempDatabase
-  const dataDir = tempDir('pier-pg-notify-')
-  let nodes: TestPier[] = []
-  let token: string
-  const base = (i: number): string => (nodes[i % nodes.length] as TestPier).url
   /** An hour: any convergence seen below comes from the notifications, not from the bound. */
   const HOUR = 3_600_000
+  const env = twoNodes('nia', { max_staleness: HOUR })
+  const base = env.base
+  let token: string
+  before(() => {
+    token = env.token
+  })
 
   /** Polls node `i` for `name` at revision `rev`; fails after `withinMs`. */
   async function seenAt(i: number, name: string, rev: string, withinMs = 5000): Promise<Obj> {
@@ -230,30 +257,15 @@ void describe('change notifications between nodes (PostgreSQL LISTEN/NOTIFY)', (
 
   /** Number of connections listening on Pier's channel in this database. */
   async function listeners(): Promise<number> {
-    const c = new pg.Client({ connectionString: database.url })
+    const c = new pg.Client({ connectionString: env.database.url })
     await c.connect()
     try {
-      const r = await c.query<{ n: string }>(`select count(*) as n from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [database.name])
+      const r = await c.query<{ n: string }>(`select count(*) as n from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [env.database.name])
       return Number(r.rows[0]?.n)
     } finally {
       await c.end()
     }
   }
-
-  before(async () => {
-    database = await createTempDatabase()
-    nodes = await Promise.all(range(2).map(() => startPier({ storage: { local: { path: dataDir }, meta: { type: 'postgres', url: database.url, max_staleness: HOUR } } })))
-    const r = await call(base(0), 'PUT', '/-/user/org.couchdb.user:nia', {
-      body: { _id: 'org.couchdb.user:nia', name: 'nia', password: 'nia-password-1', email: 'nia@example.com', type: 'user', roles: [] },
-    })
-    assert.equal(r.status, 201, JSON.stringify(r.body))
-    token = r.body.token as string
-  })
-  after(async () => {
-    await Promise.all(nodes.map((n) => n.close()))
-    await database?.drop()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
 
   void test('with max_staleness at an hour, a publish and a dist-tag change on one node reach the other node at once', async () => {
     const name = 'pg-notified'
@@ -283,10 +295,10 @@ void describe('change notifications between nodes (PostgreSQL LISTEN/NOTIFY)', (
     await seenAt(1, name, String(first.body.rev))
     assert.equal(await listeners(), 2)
     // Cut every listening connection (both nodes), publish while nobody listens, then wait until both listen again.
-    const admin = new pg.Client({ connectionString: database.url })
+    const admin = new pg.Client({ connectionString: env.database.url })
     await admin.connect()
     try {
-      const cut = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [database.name])
+      const cut = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query ilike 'listen %'`, [env.database.name])
       assert.equal(cut.rowCount, 2)
     } finally {
       await admin.end()
