@@ -27,8 +27,15 @@ export interface Service {
  * Starts `cmd args`, appending its stdout and stderr to `logFile`, and waits (at most 60 s) until
  * its output matches `ready`, whose first group is the URL.
  */
-export async function startService(cmd: string, args: string[], logFile: string, ready: RegExp, fixUrl: (u: string) => string = (u) => u): Promise<Service> {
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startService(
+  cmd: string,
+  args: string[],
+  logFile: string,
+  ready: RegExp,
+  fixUrl: (u: string) => string = (u) => u,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Service> {
+  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const log = createWriteStream(logFile, { flags: 'a' })
   const exited = new Promise<void>((res) => child.on('exit', () => res()))
   const logClosed = exited.then(() => new Promise<void>((res) => log.end(res)))
@@ -70,13 +77,16 @@ export async function startService(cmd: string, args: string[], logFile: string,
 
 /**
  * Writes `config` as `<dir>/config.json` and starts `pier start` with it (node flags from
- * PIER_NODE_OPTIONS); the URL ends with a slash and names 127.0.0.1.
+ * PIER_NODE_OPTIONS); the URL ends with a slash and names 127.0.0.1. The bench's own `PIER_*`
+ * variables (PIER_NODE_OPTIONS, PIER_BENCH_*) are kept out of Pier's environment, where every
+ * `PIER_*` variable is a configuration key and an unknown one stops the start.
  */
 export function startPier(config: Record<string, unknown>, dir: string, logFile: string): Promise<Service> {
   const file = join(dir, 'config.json')
   writeFileSync(file, JSON.stringify(config, null, 2))
   const nodeFlags = (process.env.PIER_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)
-  return startService(process.execPath, [...nodeFlags, CLI, 'start', '--config', file], logFile, /pier listening on (http:\/\/\S+)/, (u) => u.replace('localhost', '127.0.0.1') + '/')
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^pier_(node_options|bench_)/i.test(k)))
+  return startService(process.execPath, [...nodeFlags, CLI, 'start', '--config', file], logFile, /pier listening on (http:\/\/\S+)/, (u) => u.replace('localhost', '127.0.0.1') + '/', env)
 }
 
 /** Runs a command to its end with stdout appended to `out` (stderr shown on ours); resolves with its exit code. */
