@@ -19,6 +19,9 @@
  *   and the fixture installs), then the harness runs against B: it finds the corpus present through
  *   B and does not seed. Its `npm_install` is the warm proxied install of the 150-dependency
  *   fixture. `proxy_upstream_cpu` is A's CPU during that run (near 0 when B serves from its cache).
+ *   Then the same fixture is installed interleaved from nginx (when the nginx mode ran), B and A,
+ *   PIER_BENCH_INSTALL_ROUNDS (5) rounds, order rotating (install-duel.ts; `installs.txt`): the
+ *   install target compares these medians, since installs measured mode after mode drift.
  * - `cluster`: BENCH_CLUSTER_NODES (3) Piers on one PostgreSQL database and one s3rver bucket;
  *   BENCH_CLUSTER_PUBLISHES (200) publishes at concurrency BENCH_CLUSTER_CONCURRENCY (16), spread
  *   round-robin over all nodes, against the same on the first node alone, alternating
@@ -48,6 +51,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { clusterPublish } from './cluster.js'
+import { interleavedInstalls, type InstallTarget } from './install-duel.js'
 import { createBenchDatabase } from './postgres.js'
 import { cpuTicks, ROOT, runTo, startPier, type Service } from './proc.js'
 import { startS3, type S3Settings } from './s3.js'
@@ -107,12 +111,16 @@ async function freePort(): Promise<number> {
   return port
 }
 
+/** nginx serving the rendered corpus, kept for the interleaved installs. */
+type StaticServer = Pick<Service, 'url' | 'pid' | 'stop'>
+
 /**
  * Mode `nginx`: the physical limit measured in this run, on this machine: the local Pier's corpus
  * rendered to files and served by nginx (`../shared/bench/nginx-static.sh`, one worker), then the
- * same harness run. Makes the install and read targets compare like with like.
+ * same harness run. Makes the install and read targets compare like with like. With `keep`, nginx
+ * stays up (for the proxy mode's interleaved installs) and the caller stops it.
  */
-async function modeNginx(run: Run, source: Service | undefined): Promise<string> {
+async function modeNginx(run: Run, source: Service | undefined, keep: boolean): Promise<{ figures: string; server?: StaticServer }> {
   if (!source) throw new Error('the nginx mode renders the local mode\'s corpus: run it with --modes local,nginx')
   if (!hasNginx()) throw new Error('nginx is not installed: apt-get update && apt-get install -y nginx')
   const script = join(HARNESS, 'nginx-static.sh')
@@ -123,10 +131,13 @@ async function modeNginx(run: Run, source: Service | undefined): Promise<string>
   const stop = async (): Promise<void> => void spawnSync(script, ['stop'], { stdio: 'ignore' })
   run.undo.push(stop)
   log(`nginx: serving the rendered corpus (pid ${pid}) at ${url}`)
+  let kept = false
   try {
-    return await harness(run, 'nginx', { url, pid: Number(pid) })
+    const figures = await harness(run, 'nginx', { url, pid: Number(pid) })
+    kept = keep
+    return kept ? { figures, server: { url, pid: Number(pid), stop } } : { figures }
   } finally {
-    await stop()
+    if (!kept) await stop()
   }
 }
 
@@ -256,8 +267,12 @@ async function modePgS3(run: Run): Promise<string> {
   }
 }
 
-/** Mode `proxy`, with `upstream` (a seeded Pier) or a new one seeded here. */
-async function modeProxy(run: Run, upstream: Service | undefined): Promise<string> {
+/**
+ * Mode `proxy`, with `upstream` (a seeded Pier) or a new one seeded here. After the harness, the
+ * fixture is installed interleaved from nginx (when `nginx` is serving), the proxy and the upstream
+ * (install-duel.ts), figures in `installs.txt`.
+ */
+async function modeProxy(run: Run, upstream: Service | undefined, nginx: StaticServer | undefined): Promise<string> {
   let up = upstream
   if (!up) {
     up = await pier(run, 'proxy-upstream', sqliteConfig)
@@ -274,6 +289,23 @@ async function modeProxy(run: Run, upstream: Service | undefined): Promise<strin
     const upCpu0 = cpuTicks(up.pid)
     const figures = await harness(run, 'proxy', b)
     appendFileSync(figures, `proxy_upstream_cpu ${((cpuTicks(up.pid) - upCpu0) / 100).toFixed(2)} s\n`)
+    const targets: InstallTarget[] = [...(nginx ? [{ label: 'nginx', url: nginx.url, pid: nginx.pid }] : []), { label: 'proxy', url: b.url, pid: b.pid }, { label: 'local', url: up.url, pid: up.pid }]
+    const rounds = Math.max(1, num('PIER_BENCH_INSTALL_ROUNDS', 5))
+    log(`proxy: installing the fixture interleaved from ${targets.map((t) => t.label).join(', ')}, ${rounds} rounds`)
+    // The client's files on tmpfs when there is one: on this machine's disk (ext4, online discard),
+    // install after install slows down whatever serves them (install-duel.ts).
+    const scratch = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/pier-bench-installs-') : join(run.tmp, 'installs')
+    run.undo.push(async () => rmSync(scratch, { recursive: true, force: true }))
+    const times = await interleavedInstalls(targets, {
+      dir: scratch,
+      rounds,
+      fixtureDeps: num('BENCH_FIXTURE_DEPS', 150),
+      noiseMax: num('BENCH_NOISE_MAX', 15),
+      log,
+    })
+    const lines = [`# npm install of the harness fixture, interleaved, ${rounds} rounds, client files in ${scratch.startsWith('/dev/shm') ? 'tmpfs' : 'the temp folder'}; medians`]
+    for (const [label, secs] of times) lines.push(`# ${label} runs: ${secs.map((x) => x.toFixed(2)).join(' ')} s`, `install_${label} ${median(secs).toFixed(2)} s`)
+    writeFileSync(join(run.results, 'installs.txt'), `${lines.join('\n')}\n`)
     return figures
   } finally {
     await b.stop()
@@ -337,26 +369,42 @@ const median = (xs: number[]): number => {
 const fmt = (v: number | undefined, digits = 2): string => (v === undefined || Number.isNaN(v) ? 'n/a' : String(+v.toFixed(digits)))
 const baselineFiles = (name: string): string[] => [1, 2, 3].map((i) => join(BASELINE, `${name}-${i}.txt`))
 
-/** Markdown: the proxied figures against their targets. */
-function targetsTable(proxy: string, local: string | undefined, nginxRun: string | undefined): string {
+/**
+ * Markdown: the proxied figures against their targets. The install target uses the interleaved
+ * installs (`installs`, install-duel.ts) when they ran; the harness's per-mode install figures
+ * (measured one mode after the other, so subject to the machine's drift) are shown for reference.
+ */
+function targetsTable(proxy: string, local: string | undefined, nginxRun: string | undefined, installs: string | undefined): string {
   const p = readFigures(proxy)
   const l = local ? readFigures(local) : new Map<string, { value: number; unit: string }>()
+  const i = installs ? readFigures(installs) : new Map<string, { value: number; unit: string }>()
   const sameRun = nginxRun ? readFigures(nginxRun).get('npm_install')?.value : undefined
   const nginx = sameRun ?? median(baselineFiles('nginx').map((f) => readFigures(f).get('npm_install')?.value ?? NaN))
   const nginxLabel = sameRun !== undefined ? 'nginx static, this run' : 'nginx static, baseline median'
+  const rounds = installs ? (/(\d+) rounds/.exec(readFileSync(installs, 'utf8'))?.[1] ?? '?') : '?'
   const rows: [string, string, number | undefined, string, number | undefined, string][] = [
     ['warm proxied packument GET (packument_small_rps)', 'req/s', p.get('packument_small_rps')?.value, 'Pier (SQLite+disk), this run', l.get('packument_small_rps')?.value, 'the same (≈ 1)'],
     ['warm proxied abbreviated GET (abbrev_small_rps)', 'req/s', p.get('abbrev_small_rps')?.value, 'Pier (SQLite+disk), this run', l.get('abbrev_small_rps')?.value, 'the same (≈ 1)'],
-    ['warm proxied npm install, 201 pkgs (npm_install)', 's', p.get('npm_install')?.value, nginxLabel, nginx, '≤ 1.05'],
-    ['warm proxied npm install, 201 pkgs (npm_install)', 's', p.get('npm_install')?.value, 'Pier (SQLite+disk), this run', l.get('npm_install')?.value, 'for reference'],
   ]
+  if (i.has('install_nginx')) {
+    rows.push([`warm proxied npm install, interleaved, median of ${rounds} (install_proxy)`, 's', i.get('install_proxy')?.value, 'nginx static, interleaved', i.get('install_nginx')?.value, '≤ 1.05'])
+  }
+  if (i.has('install_local')) {
+    rows.push([`warm proxied npm install, interleaved, median of ${rounds} (install_proxy)`, 's', i.get('install_proxy')?.value, 'Pier (SQLite+disk), interleaved', i.get('install_local')?.value, 'for reference'])
+  }
+  rows.push(
+    ['warm proxied npm install, harness (npm_install)', 's', p.get('npm_install')?.value, nginxLabel, nginx, i.has('install_nginx') ? 'for reference (mode after mode)' : '≤ 1.05'],
+    ['warm proxied npm install, harness (npm_install)', 's', p.get('npm_install')?.value, 'Pier (SQLite+disk), this run', l.get('npm_install')?.value, 'for reference (mode after mode)'],
+  )
   const lines = ['| target | unit | Pier (proxied) | reference | reference value | ratio | goal |', '|---|---|---|---|---|---|---|']
   for (const [what, unit, v, ref, r, goal] of rows) {
     const ratio = v !== undefined && r !== undefined && r > 0 ? v / r : NaN
     lines.push(`| ${what} | ${unit} | ${fmt(v)} | ${ref} | ${fmt(r)} | ${fmt(ratio)} | ${goal} |`)
   }
   const up = p.get('proxy_upstream_cpu')?.value
-  return `${lines.join('\n')}\n\nUpstream (Pier A) CPU while the harness ran against the proxy: ${fmt(up)} s.\n`
+  const runs = installs ? readFileSync(installs, 'utf8').split('\n').filter((x) => / runs: /.test(x)).map((x) => x.replace(/^# /, '- ')) : []
+  const detail = runs.length ? `\nInterleaved installs (s, in round order):\n${runs.join('\n')}\n` : ''
+  return `${lines.join('\n')}\n${detail}\nUpstream (Pier A) CPU while the harness ran against the proxy: ${fmt(up)} s.\n`
 }
 
 /** Markdown: 1 node against N nodes from cluster.txt. */
@@ -429,9 +477,15 @@ async function main(): Promise<number> {
       upstream = r.pier
       return r.figures
     })
-    await attempt('nginx', () => modeNginx(run, upstream))
+    let nginx: StaticServer | undefined
+    await attempt('nginx', async () => {
+      const r = await modeNginx(run, upstream, modes.includes('proxy'))
+      nginx = r.server
+      return r.figures
+    })
     if (!modes.includes('proxy')) await upstream?.stop()
-    await attempt('proxy', () => modeProxy(run, upstream))
+    await attempt('proxy', () => modeProxy(run, upstream, nginx))
+    await nginx?.stop()
     await upstream?.stop()
     await attempt('pg-s3', () => modePgS3(run))
     await attempt('cluster', () => modeCluster(run))
@@ -450,7 +504,7 @@ async function main(): Promise<number> {
     if (table.status !== 0) failed.push('table')
     md += table.stdout
   }
-  if (figures.proxy) md += `\n${targetsTable(figures.proxy, figures.local, figures.nginx)}`
+  if (figures.proxy) md += `\n${targetsTable(figures.proxy, figures.local, figures.nginx, existsSync(join(run.results, 'installs.txt')) ? join(run.results, 'installs.txt') : undefined)}`
   if (figures.cluster) md += `\n${clusterTable(figures.cluster)}`
   if (failed.length) md += `\nFailed: ${failed.join(', ')} (see the log above and ${run.results}).\n`
   writeFileSync(join(run.results, 'table.md'), md)

@@ -2,6 +2,7 @@
  * The composition root of the HTTP layer: builds the Fastify app from explicit dependencies.
  */
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:http'
 import pino from 'pino'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AuthService } from '../auth/auth-service.js'
@@ -10,6 +11,7 @@ import type { Registry } from '../registry/registry.js'
 import type { Uplink } from '../uplink/uplink.js'
 import { baseUrlResolver, type RouteContext } from './context.js'
 import { errorHandler, sendError } from './errors.js'
+import { fastPath, type FastPath } from './fast-path.js'
 import { healthRoutes } from './routes/health.js'
 import { miscRoutes } from './routes/misc.js'
 import { packageRoutes } from './routes/packages.js'
@@ -45,12 +47,35 @@ function levelEnabled(app: FastifyInstance, level: 'debug' | 'info'): boolean {
 const REQ_PREFIX = randomBytes(4).toString('hex') + '-'
 let reqSeq = 0
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The fast path in front of the routes (fast-path.ts); `undefined` while requests are logged. */
+    fastPath: FastPath | undefined
+  }
+}
+
 /** Builds the Fastify app (not listening). */
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config } = deps
   const prefix = config.url ? new URL(config.url).pathname.replace(/\/+$/, '') : ''
+  const baseUrl = baseUrlResolver(config)
+  // Request logging (info) and the debug hook see every request: the fast path is then off.
+  const logsRequests = deps.logger !== undefined && (pino.levels.values[deps.logger.level] ?? Infinity) <= (pino.levels.values.info as number)
+  let closing = false
+  const fast = logsRequests
+    ? undefined
+    : fastPath({ registry: deps.registry, prefix, baseUrl, requestId: () => `${REQ_PREFIX}${(++reqSeq).toString(36)}`, closing: () => closing })
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // Fastify's own server (its defaults: keep-alive 72 s, no request or socket timeout), with
+    // the fast path (fast-path.ts) in front of its handler.
+    serverFactory: (handler) => {
+      const server = createServer(fast ? (req, res) => void (fast.handle(req, res) || handler(req, res)) : handler)
+      server.keepAliveTimeout = 72_000
+      server.requestTimeout = 0
+      server.setTimeout(0)
+      return server
+    },
     disableRequestLogging: true,
     bodyLimit: config.max_body_size,
     trustProxy: config.server.trust_proxy,
@@ -60,6 +85,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // Clients append paths to the configured base URL: strip its path prefix (REGISTRY-API.md §0.1).
     rewriteUrl: prefix ? (req) => (req.url?.startsWith(prefix + '/') ? req.url.slice(prefix.length) : (req.url ?? '/')) : undefined,
   })
+
+  app.decorate('fastPath', fast)
 
   // JSON bodies: empty → undefined (npm's DELETEs), any content type accepted as JSON.
   app.removeAllContentTypeParsers()
@@ -77,7 +104,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     config,
     registry: deps.registry,
     auth: deps.auth,
-    baseUrl: baseUrlResolver(config),
+    baseUrl,
     principal: (req) => deps.auth.authenticate(req.headers.authorization, req.ip),
     auditUplink: deps.auditUplink,
     uplinks: deps.uplinks ?? new Map(),
@@ -92,7 +119,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   }
   // Graceful shutdown: once closing, answers end their keep-alive connection, so `close()` does not
   // wait for clients to drop sockets whose in-flight request has finished (up to keepAliveTimeout).
-  let closing = false
   app.addHook('preClose', (done) => {
     closing = true
     done()

@@ -72,6 +72,8 @@ export interface CachedPackagesDeps {
   blobs: BlobStore
   /** The render cache: a variant by key, rendered once. */
   body(key: string, render: () => Promise<RenderedBody | undefined>): Promise<RenderedBody | undefined>
+  /** The render cache's variant when already rendered (the fast path); none: the fast path never serves packuments. */
+  peekBody?(key: string): RenderedBody | undefined
   /** The registry's memory cache of small tarballs, by blob key. */
   tarballBytes: LRUCache<string, Buffer>
   log: UplinkLog
@@ -171,19 +173,60 @@ export class CachedPackages {
       answer = { key, size: 0, integrity, cached: { name, uplink: hit.uplink, tarball: t, expected } }
       this.answers.set(t, answer)
     }
-    if (!answer.headers && answer.key) {
-      const size = this.d.tarballBytes.get(answer.key)?.length ?? this.present.get(answer.key)
-      if (size !== undefined) {
-        answer.size = size
-        answer.headers = {
-          etag: `"${answer.integrity}"`,
-          'cache-control': 'public, max-age=31536000, immutable',
-          'content-type': 'application/octet-stream',
-          'content-length': String(size),
-        }
-      }
-    }
+    this.setHeaders(answer)
     return answer
+  }
+
+  /** Sets an answer's response headers once its blob is known to be stored (its size known). */
+  private setHeaders(answer: CachedTarballAnswer): void {
+    if (answer.headers || !answer.key) return
+    const size = this.d.tarballBytes.get(answer.key)?.length ?? this.present.get(answer.key)
+    if (size === undefined) return
+    answer.size = size
+    answer.headers = {
+      etag: `"${answer.integrity}"`,
+      'cache-control': 'public, max-age=31536000, immutable',
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+    }
+  }
+
+  /**
+   * The fast path's packument (fast-path.ts): the rendered body when everything needed is in
+   * memory (the scope known not to be local, the first uplink's copy fresh, the variant
+   * rendered), else `undefined` and the request takes the full path. A fresh copy is never
+   * stale, so no Warning header applies.
+   */
+  peekPackumentBody(name: string, abbreviated: boolean, baseUrl: string): RenderedBody | undefined {
+    const entry = this.peekEntry(name)
+    return entry && this.d.peekBody?.(renderKey(name, entry.rev, abbreviated, baseUrl))
+  }
+
+  /**
+   * The fast path's tarball: its response headers and bytes when both are in memory (the lookup
+   * answered before, the bytes kept), else `undefined`.
+   */
+  peekTarball(name: string, file: string): { headers: Record<string, string>; bytes: Buffer } | undefined {
+    const t = this.peekEntry(name)?.tarballs.get(file)
+    const answer = t && this.answers.get(t)
+    if (!answer) return undefined
+    this.setHeaders(answer)
+    if (!answer.headers) return undefined
+    const bytes = this.d.tarballBytes.get(answer.key)
+    return bytes && { headers: answer.headers, bytes }
+  }
+
+  /** The first uplink's fresh in-memory copy of a proxied name, as `lookup` would find it; no I/O. */
+  private peekEntry(name: string): CachedPackument | undefined {
+    const first = this.d.rules.uplinksFor(name)[0]
+    const uplink = first === undefined ? undefined : this.d.uplinks.get(first)
+    if (!uplink) return undefined
+    const scope = scopeOf(name)
+    if (scope !== undefined) {
+      const known = this.localScopes.get(scope)
+      if (!known || known.local || Date.now() >= known.until) return undefined
+    }
+    return this.d.cache.peekFresh(name, uplink)
   }
 
   /** Whether the blob of a cached tarball is known to be stored (so it may be redirected to). */

@@ -111,6 +111,7 @@ export class Registry {
         scopeHasPackages: (scope) => meta.scopeHasPackages(scope),
         blobs,
         body: (key, render) => this.cache.body(key, render),
+        peekBody: (key) => this.cache.peekBody(key),
         tarballBytes: this.tarballBytes,
         // Another node may publish a scope's first package: believe "not local" no longer than the staleness bound.
         ...(opts.maxStalenessMs ? { localScopeTtlMs: opts.maxStalenessMs } : {}),
@@ -169,6 +170,37 @@ export class Registry {
       if (!doc) return undefined
       return renderBody(abbreviated ? abbreviate(doc) : doc, rev, abbreviated, baseUrl, new Date(state.pkg.modified).toUTCString())
     })
+  }
+
+  /**
+   * The fast path's packument (src/http/fast-path.ts): the rendered body of GET /:name when the
+   * package state and the variant are both in memory, else `undefined` (the full path then
+   * loads, renders and caches them). Synchronous: no store read, no uplink request.
+   */
+  peekPackumentBody(name: string, abbreviated: boolean, baseUrl: string): RenderedBody | undefined {
+    const known = this.cache.peekState(name)
+    if (!known) return undefined
+    const { state } = known
+    if (!state) return this.cached?.peekPackumentBody(name, abbreviated, baseUrl)
+    return this.cache.peekBody(renderKey(name, revOf(state), abbreviated, baseUrl))
+  }
+
+  /**
+   * The fast path's tarball: response headers and bytes of GET /:name/-/:file when the answer
+   * is already known and the bytes are held in memory (small tarballs, ≤ 1 MiB), and tarballs
+   * are not redirected to the blob store; else `undefined`. An unpublished or missing version
+   * is left to the full path (410 / 404, and the re-read of a state that lacks the version).
+   */
+  peekTarball(name: string, file: string): { headers: Record<string, string>; bytes: Buffer } | undefined {
+    if (this.redirectsTarballs) return undefined
+    const known = this.cache.peekState(name)
+    if (!known) return undefined
+    const { state } = known
+    if (!state) return this.cached?.peekTarball(name, file)
+    const row = this.tarballRows(name, state).get(file)
+    const lookup = row && !row.unpublished ? this.tarballLookups.get(row) : undefined
+    const bytes = lookup?.headers && this.tarballBytes.get(lookup.key)
+    return lookup?.headers && bytes ? { headers: lookup.headers, bytes } : undefined
   }
 
   /** Brotli form of a rendered body, computed once (quality 5: fast, close to gzip -9 size). */

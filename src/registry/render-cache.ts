@@ -97,6 +97,22 @@ export class RenderCache {
     return p
   }
 
+  /**
+   * The cached state of `name` without loading: `undefined` when nothing is cached (or it
+   * expired), `{ state: undefined }` when the name is cached as absent. Synchronous, for the
+   * fast path (fast-path.ts).
+   */
+  peekState(name: string): { state: PackageState | undefined } | undefined {
+    const hit = this.states.get(name)
+    if (!hit) return undefined
+    return { state: hit.slot === ABSENT ? undefined : hit.slot }
+  }
+
+  /** A rendered variant already in the cache, without rendering (the fast path). */
+  peekBody(key: string): RenderedBody | undefined {
+    return this.bodies.get(key)
+  }
+
   /** A rendered variant of revision `rev`; `render` runs once per key. */
   async body(key: string, render: () => Promise<RenderedBody | undefined>): Promise<RenderedBody | undefined> {
     const hit = this.bodies.get(key)

@@ -118,6 +118,16 @@ export class UplinkCache {
     return p
   }
 
+  /**
+   * The cached packument of `name` from `up` when it is in memory and fresh (within `maxage`),
+   * else `undefined`; never asks the uplink or the store. For the fast path (fast-path.ts).
+   */
+  peekFresh(name: string, up: Uplink): CachedPackument | undefined {
+    const slot = this.entries.get(`${up.name}\u0000${name}`)
+    if (!slot || isNotFound(slot) || Date.now() - slot.fetchedAt >= up.maxage) return undefined
+    return slot
+  }
+
   /** Waits for background refreshes (call before closing the store). */
   async close(): Promise<void> {
     await Promise.allSettled([...this.refreshing.values(), ...this.inflight.values()])

@@ -1,0 +1,213 @@
+/**
+ * The fast path (src/http/fast-path.ts) over real HTTP: a warm GET answered in front of Fastify
+ * gets the same status, headers and bytes as the Fastify route, and every case it must leave to
+ * the route (credentials, a cold cache, no gzip, If-None-Match on a tarball, an unpublished
+ * version, HEAD) still gets the route's answer. The Pier under test proxies a second in-process
+ * Pier on loopback, so local and proxied names are both covered.
+ *
+ * The route's answer is fetched with a query string (`?via=route`): the fast path never takes a
+ * URL with a query, and the package route ignores unknown query parameters.
+ */
+import assert from 'node:assert/strict'
+import { request, type IncomingHttpHeaders } from 'node:http'
+import { after, before, describe, test } from 'node:test'
+import { gunzipSync } from 'node:zlib'
+import { startPier, type TestPier } from '../helpers/pier.js'
+import { publishBody } from '../helpers/publish-body.js'
+
+const CORGI = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
+/** What npm sends with a packument GET. */
+const NPM_HEADERS = { accept: 'application/json', 'accept-encoding': 'gzip,deflate', 'npm-command': 'install' }
+
+interface RawResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Buffer
+}
+
+/** One exchange with raw bytes (no decompression). */
+function raw(base: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path.replace(/^\//, ''), base), { method, headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** Headers that differ per response by nature. */
+const PER_RESPONSE = new Set(['date', 'x-request-id'])
+const stable = (h: IncomingHttpHeaders): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(h).filter(([k]) => !PER_RESPONSE.has(k)).sort(([a], [b]) => a.localeCompare(b)))
+
+async function addUser(base: string, name: string): Promise<string> {
+  const res = await fetch(new URL(`-/user/org.couchdb.user:${name}`, base), {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ _id: `org.couchdb.user:${name}`, name, password: `${name}-pass-1`, email: `${name}@example.com`, type: 'user', roles: [] }),
+  })
+  assert.equal(res.status, 201)
+  return ((await res.json()) as { token: string }).token
+}
+
+async function publish(base: string, token: string, pkg: Record<string, unknown>): Promise<void> {
+  const { body } = publishBody(pkg)
+  const res = await fetch(new URL(String(pkg.name).replace('/', '%2f'), base), {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  })
+  assert.equal(res.status, 201, await res.text())
+}
+
+void describe('fast path', () => {
+  let upstream: TestPier
+  let pier: TestPier
+  let base: string
+  let token: string
+  const hits = (): number => pier.pier.app.fastPath?.hits ?? NaN
+
+  /**
+   * GETs `path` twice (the first warms the caches), then once more through the route; asserts the
+   * second took the fast path and answered exactly as the route does. Returns the fast answer.
+   */
+  async function sameAsRoute(path: string, headers: Record<string, string>): Promise<RawResponse> {
+    await raw(base, path, headers)
+    const before = hits()
+    const fast = await raw(base, path, headers)
+    assert.equal(hits(), before + 1, `GET ${path} should take the fast path`)
+    const route = await raw(base, `${path}?via=route`, headers)
+    assert.equal(hits(), before + 1, 'a URL with a query string goes to the route')
+    assert.equal(fast.status, route.status)
+    assert.deepEqual(stable(fast.headers), stable(route.headers))
+    assert.ok(fast.body.equals(route.body), 'same bytes')
+    assert.match(String(fast.headers['x-request-id']), /^[0-9a-f]{8}-[0-9a-z]+$/)
+    assert.notEqual(fast.headers['x-request-id'], route.headers['x-request-id'])
+    return fast
+  }
+
+  before(async () => {
+    upstream = await startPier()
+    const upToken = await addUser(upstream.url, 'up')
+    await publish(upstream.url, upToken, { name: 'fp-remote', version: '1.0.0' })
+    await publish(upstream.url, upToken, { name: '@ext/fp-remote', version: '2.0.0' })
+    pier = await startPier({
+      uplinks: { up: { url: upstream.url, maxage: '1h' } },
+      packages: {
+        '@closed/*': { access: '$authenticated', publish: '$authenticated' },
+        '**': { access: '$all', publish: '$authenticated', proxy: 'up' },
+      },
+    })
+    base = pier.url
+    token = await addUser(base, 'alice')
+    await publish(base, token, { name: 'fp-local', version: '1.0.0' })
+    await publish(base, token, { name: '@closed/fp-secret', version: '1.0.0' })
+    assert.ok(pier.pier.app.fastPath, 'on while requests are not logged')
+  })
+  after(async () => {
+    await pier?.close()
+    await upstream?.close()
+  })
+
+  void test('a local packument, full and abbreviated, as the route sends it', async () => {
+    const full = await sameAsRoute('/fp-local', NPM_HEADERS)
+    assert.equal(full.status, 200)
+    assert.equal(full.headers['content-encoding'], 'gzip')
+    assert.equal(JSON.parse(gunzipSync(full.body).toString()).name, 'fp-local')
+    const abbr = await sameAsRoute('/fp-local', { ...NPM_HEADERS, accept: CORGI })
+    assert.equal(abbr.headers['content-type'], 'application/vnd.npm.install-v1+json')
+    assert.ok(!('time' in JSON.parse(gunzipSync(abbr.body).toString())), 'the abbreviated document')
+  })
+
+  void test('If-None-Match on a packument: the same 304 as the route', async () => {
+    const first = await raw(base, '/fp-local', NPM_HEADERS)
+    const etag = String(first.headers.etag)
+    const r = await sameAsRoute('/fp-local', { ...NPM_HEADERS, 'if-none-match': etag })
+    assert.equal(r.status, 304)
+    assert.equal(r.body.length, 0)
+  })
+
+  void test('a local tarball, as the route sends it', async () => {
+    const r = await sameAsRoute('/fp-local/-/fp-local-1.0.0.tgz', { 'accept-encoding': 'gzip,deflate' })
+    assert.equal(r.status, 200)
+    assert.equal(r.headers['cache-control'], 'public, max-age=31536000, immutable')
+    assert.equal(Number(r.headers['content-length']), r.body.length)
+  })
+
+  void test('a proxied packument and tarball, unscoped and scoped, as the route sends them', async () => {
+    for (const [path, tgz] of [
+      ['/fp-remote', '/fp-remote/-/fp-remote-1.0.0.tgz'],
+      ['/@ext%2ffp-remote', '/@ext/fp-remote/-/fp-remote-2.0.0.tgz'],
+    ] as const) {
+      const doc = await sameAsRoute(path, NPM_HEADERS)
+      const json = JSON.parse(gunzipSync(doc.body).toString()) as { versions: Record<string, { dist: { tarball: string } }> }
+      const [v] = Object.values(json.versions)
+      assert.equal(new URL(v?.dist.tarball ?? '').pathname, tgz, 'tarball URLs point at this Pier')
+      const t = await sameAsRoute(tgz, {})
+      assert.equal(t.status, 200)
+    }
+  })
+
+  void test('a publish is served by the fast path at once', async () => {
+    await sameAsRoute('/fp-local', NPM_HEADERS)
+    await publish(base, token, { name: 'fp-local', version: '1.1.0' })
+    const r = await sameAsRoute('/fp-local', NPM_HEADERS)
+    const doc = JSON.parse(gunzipSync(r.body).toString()) as { 'dist-tags': Record<string, string> }
+    assert.equal(doc['dist-tags'].latest, '1.1.0')
+  })
+
+  void test('a name that needs credentials never takes it: 401 anonymous, 200 with a token', async () => {
+    const before = hits()
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await raw(base, '/@closed%2ffp-secret', NPM_HEADERS)).status, 401)
+      assert.equal((await raw(base, '/@closed/fp-secret/-/fp-secret-1.0.0.tgz')).status, 401)
+    }
+    const authed = { ...NPM_HEADERS, authorization: `Bearer ${token}` }
+    assert.equal((await raw(base, '/@closed%2ffp-secret', authed)).status, 200)
+    assert.equal((await raw(base, '/@closed%2ffp-secret', authed)).status, 200)
+    assert.equal(hits(), before)
+  })
+
+  void test('left to the route: no gzip, HEAD, If-None-Match on a tarball, unknown names', async () => {
+    await raw(base, '/fp-local', NPM_HEADERS)
+    await raw(base, '/fp-local/-/fp-local-1.0.0.tgz')
+    const before = hits()
+    const plain = await raw(base, '/fp-local', { accept: 'application/json' })
+    assert.equal(plain.status, 200)
+    assert.equal(plain.headers['content-encoding'], undefined)
+    assert.equal(JSON.parse(plain.body.toString()).name, 'fp-local')
+    const head = await raw(base, '/fp-local', NPM_HEADERS, 'HEAD')
+    assert.equal(head.status, 200)
+    const t = await raw(base, '/fp-local/-/fp-local-1.0.0.tgz')
+    const cond = await raw(base, '/fp-local/-/fp-local-1.0.0.tgz', { 'if-none-match': String(t.headers.etag) })
+    assert.equal(cond.status, 304)
+    assert.equal(hits(), before + 1, 'only the plain tarball GET took the fast path')
+    for (let i = 0; i < 2; i++) assert.equal((await raw(base, '/fp-nowhere-at-all', NPM_HEADERS)).status, 404)
+    assert.equal(hits(), before + 1)
+  })
+
+  void test('an unpublished version stays 410 however often it is asked', async () => {
+    await publish(base, token, { name: 'fp-gone', version: '1.0.0' })
+    await publish(base, token, { name: 'fp-gone', version: '1.1.0' })
+    const tgz = '/fp-gone/-/fp-gone-1.1.0.tgz'
+    assert.equal((await raw(base, tgz)).status, 200)
+    assert.equal((await raw(base, tgz)).status, 200)
+    // npm's unpublish of one version: PUT the document without it, then DELETE its tarball.
+    const doc = (await (await fetch(new URL('fp-gone?write=true', base))).json()) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+    delete doc.versions['1.1.0']
+    doc['dist-tags'] = { latest: '1.0.0' }
+    const auth = { 'content-type': 'application/json', authorization: `Bearer ${token}` }
+    const put = await fetch(new URL(`fp-gone/-rev/${doc._rev}`, base), { method: 'PUT', headers: auth, body: JSON.stringify(doc) })
+    assert.ok(put.ok, `PUT answered ${put.status}`)
+    const again = (await (await fetch(new URL('fp-gone?write=true', base))).json()) as { _rev: string }
+    const del = await fetch(new URL(`${tgz.slice(1)}/-rev/${again._rev}`, base), { method: 'DELETE', headers: auth })
+    assert.ok(del.ok, `DELETE answered ${del.status}`)
+    const before = hits()
+    for (let i = 0; i < 3; i++) assert.equal((await raw(base, tgz)).status, 410)
+    assert.equal(hits(), before)
+  })
+})
