@@ -65,32 +65,43 @@ export function fastPath(d: FastPathDeps): FastPath {
       return hits
     },
     handle(req, res) {
-      if (req.method !== 'GET') return false
-      let url = req.url ?? '/'
-      if (url.includes('?')) return false
-      if (d.prefix) {
-        if (!url.startsWith(d.prefix + '/')) return false
-        url = url.slice(d.prefix.length)
+      try {
+        return answer(req, res)
+      } catch (e) {
+        // A bug here must not take the process down: before any byte is sent, the route answers.
+        if (!res.headersSent) return false
+        res.destroy(e as Error)
+        return true
       }
-      if (url.startsWith('/-/')) return false
-      const p = parsePackagePath(url)
-      if (!p || !registry.access.readableByAll(p.name) || registry.mayRedirect(p.name)) return false
-      const h = req.headers
-      if (p.kind === 'packument') {
-        if (!(h['accept-encoding'] ?? '').includes('gzip')) return false
-        const base = d.baseUrl({ headers: h, protocol: (req.socket as TLSSocket).encrypted ? 'https' : 'http' })
-        const body = registry.peekPackumentBody(p.name, (h.accept ?? '').includes(CORGI), base)
-        if (!body) return false
-        if (h['if-none-match'] === body.etag) return send(res, 304, { ...body.headers })
-        return send(res, 200, { ...body.headers, 'content-type': body.contentType, 'content-encoding': 'gzip', 'content-length': String(body.gzip.length) }, body.gzip)
-      }
-      if (p.kind === 'tarball') {
-        if (h['if-none-match'] !== undefined) return false
-        const t = registry.peekTarball(p.name, p.file)
-        if (!t) return false
-        return send(res, 200, { ...t.headers }, t.bytes)
-      }
-      return false
     },
+  }
+
+  function answer(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method !== 'GET') return false
+    let url = req.url ?? '/'
+    if (url.includes('?')) return false
+    if (d.prefix) {
+      if (!url.startsWith(d.prefix + '/')) return false
+      url = url.slice(d.prefix.length)
+    }
+    if (url.startsWith('/-/')) return false
+    const p = parsePackagePath(url)
+    if (!p || !registry.access.readableByAll(p.name) || registry.mayRedirect(p.name)) return false
+    const h = req.headers
+    if (p.kind === 'packument') {
+      if (!(h['accept-encoding'] ?? '').includes('gzip')) return false
+      const base = d.baseUrl({ headers: h, protocol: (req.socket as TLSSocket).encrypted ? 'https' : 'http' })
+      const body = registry.peekPackumentBody(p.name, (h.accept ?? '').includes(CORGI), base)
+      if (!body) return false
+      if (h['if-none-match'] === body.etag) return send(res, 304, { ...body.headers })
+      return send(res, 200, { ...body.headers, 'content-type': body.contentType, 'content-encoding': 'gzip', 'content-length': String(body.gzip.length) }, body.gzip)
+    }
+    if (p.kind === 'tarball') {
+      if (h['if-none-match'] !== undefined) return false
+      const t = registry.peekTarball(p.name, p.file)
+      if (!t) return false
+      return send(res, 200, { ...t.headers }, t.bytes)
+    }
+    return false
   }
 }
