@@ -39,13 +39,20 @@ function ciOf(ua: string | undefined, inCi: string | string[] | undefined): stri
 
 /** Whether the app's logger writes `level` (pino numeric levels; `silent` writes nothing). */
 function levelEnabled(app: FastifyInstance, level: 'debug' | 'info'): boolean {
-  const current = pino.levels.values[app.log.level]
-  return current !== undefined && current <= (pino.levels.values[level] as number)
+  return writesLevel(app.log.level, level)
+}
+
+/** Whether a logger at level `current` (a pino level name) writes `level`. */
+function writesLevel(current: string, level: 'debug' | 'info'): boolean {
+  const v = pino.levels.values[current]
+  return v !== undefined && v <= (pino.levels.values[level] as number)
 }
 
 /** Request ids: a random per-process prefix and a counter (unique across restarts and nodes, cheap). */
 const REQ_PREFIX = randomBytes(4).toString('hex') + '-'
 let reqSeq = 0
+/** The next request id (Fastify's `genReqId` and the fast path), e.g. `1a2b3c4d-2s`. */
+const nextRequestId = (): string => `${REQ_PREFIX}${(++reqSeq).toString(36)}`
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -60,11 +67,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const prefix = config.url ? new URL(config.url).pathname.replace(/\/+$/, '') : ''
   const baseUrl = baseUrlResolver(config)
   // Request logging (info) and the debug hook see every request: the fast path is then off.
-  const logsRequests = deps.logger !== undefined && (pino.levels.values[deps.logger.level] ?? Infinity) <= (pino.levels.values.info as number)
+  const logsRequests = deps.logger !== undefined && writesLevel(deps.logger.level, 'info')
   let closing = false
   const fast = logsRequests
     ? undefined
-    : fastPath({ registry: deps.registry, prefix, baseUrl, requestId: () => `${REQ_PREFIX}${(++reqSeq).toString(36)}`, closing: () => closing })
+    : fastPath({ registry: deps.registry, prefix, baseUrl, requestId: nextRequestId, closing: () => closing })
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // Fastify's own server (its defaults: keep-alive 72 s, no request or socket timeout), with
@@ -79,7 +86,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     disableRequestLogging: true,
     bodyLimit: config.max_body_size,
     trustProxy: config.server.trust_proxy,
-    genReqId: () => `${REQ_PREFIX}${(++reqSeq).toString(36)}`,
+    genReqId: nextRequestId,
     requestIdHeader: false,
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     // Clients append paths to the configured base URL: strip its path prefix (REGISTRY-API.md §0.1).

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { addUser } from '../helpers/accounts.js'
 import { captureLog, type LogCapture } from '../helpers/log-capture.js'
 import { NpmClient } from '../helpers/npm.js'
 import { spawnPier, startPier, tempDir, type PierProcess, type TestPier } from '../helpers/pier.js'
@@ -30,17 +31,6 @@ async function publish(base: string, pkg: Record<string, unknown>, token?: strin
   const res = await fetch(new URL(esc(String(pkg.name)), base), { method: 'PUT', headers, body: JSON.stringify(body) })
   assert.equal(res.status, 201, await res.text())
   return integrity
-}
-
-/** Creates a user the way `npm adduser` does; returns its token. */
-async function addUser(base: string, name: string): Promise<string> {
-  const res = await fetch(new URL(`-/user/org.couchdb.user:${name}`, base), {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ _id: `org.couchdb.user:${name}`, name, password: `${name}-pass-1`, email: `${name}@example.com`, type: 'user', roles: [] }),
-  })
-  assert.equal(res.status, 201)
-  return ((await res.json()) as { token: string }).token
 }
 
 async function get(base: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Obj }> {

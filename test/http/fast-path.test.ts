@@ -12,6 +12,7 @@ import assert from 'node:assert/strict'
 import { request, type IncomingHttpHeaders } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
+import { addUser } from '../helpers/accounts.js'
 import { startPier, type TestPier } from '../helpers/pier.js'
 import { publishBody } from '../helpers/publish-body.js'
 
@@ -43,16 +44,6 @@ function raw(base: string, path: string, headers: Record<string, string> = {}, m
 const PER_RESPONSE = new Set(['date', 'x-request-id'])
 const stable = (h: IncomingHttpHeaders): Record<string, unknown> =>
   Object.fromEntries(Object.entries(h).filter(([k]) => !PER_RESPONSE.has(k)).sort(([a], [b]) => a.localeCompare(b)))
-
-async function addUser(base: string, name: string): Promise<string> {
-  const res = await fetch(new URL(`-/user/org.couchdb.user:${name}`, base), {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ _id: `org.couchdb.user:${name}`, name, password: `${name}-pass-1`, email: `${name}@example.com`, type: 'user', roles: [] }),
-  })
-  assert.equal(res.status, 201)
-  return ((await res.json()) as { token: string }).token
-}
 
 async function publish(base: string, token: string, pkg: Record<string, unknown>): Promise<void> {
   const { body } = publishBody(pkg)
