@@ -72,8 +72,8 @@ export interface CachedPackagesDeps {
   blobs: BlobStore
   /** The render cache: a variant by key, rendered once. */
   body(key: string, render: () => Promise<RenderedBody | undefined>): Promise<RenderedBody | undefined>
-  /** The render cache's variant when already rendered (the fast path); none: the fast path never serves packuments. */
-  peekBody?(key: string): RenderedBody | undefined
+  /** The render cache's variant when already rendered, without rendering (the fast path). */
+  peekBody(key: string): RenderedBody | undefined
   /** The registry's memory cache of small tarballs, by blob key. */
   tarballBytes: LRUCache<string, Buffer>
   log: UplinkLog
@@ -199,7 +199,7 @@ export class CachedPackages {
    */
   peekPackumentBody(name: string, abbreviated: boolean, baseUrl: string): RenderedBody | undefined {
     const entry = this.peekEntry(name)
-    return entry && this.d.peekBody?.(renderKey(name, entry.rev, abbreviated, baseUrl))
+    return entry && this.d.peekBody(renderKey(name, entry.rev, abbreviated, baseUrl))
   }
 
   /**
@@ -222,10 +222,7 @@ export class CachedPackages {
     const uplink = first === undefined ? undefined : this.d.uplinks.get(first)
     if (!uplink) return undefined
     const scope = scopeOf(name)
-    if (scope !== undefined) {
-      const known = this.localScopes.get(scope)
-      if (!known || known.local || Date.now() >= known.until) return undefined
-    }
+    if (scope !== undefined && this.knownLocal(scope) !== false) return undefined
     return this.d.cache.peekFresh(name, uplink)
   }
 
@@ -400,9 +397,15 @@ export class CachedPackages {
     return undefined
   }
 
-  private async scopeIsLocal(scope: string): Promise<boolean> {
+  /** Whether `scope` has a local package, as last asked of the store; `undefined` when not known (or expired). */
+  private knownLocal(scope: string): boolean | undefined {
     const known = this.localScopes.get(scope)
-    if (known && Date.now() < known.until) return known.local
+    return known && Date.now() < known.until ? known.local : undefined
+  }
+
+  private async scopeIsLocal(scope: string): Promise<boolean> {
+    const known = this.knownLocal(scope)
+    if (known !== undefined) return known
     const local = await this.d.scopeHasPackages(scope)
     this.localScopes.set(scope, { local, until: local ? Infinity : Date.now() + (this.d.localScopeTtlMs ?? LOCAL_SCOPE_TTL) })
     return local

@@ -178,10 +178,9 @@ export class Registry {
    * loads, renders and caches them). Synchronous: no store read, no uplink request.
    */
   peekPackumentBody(name: string, abbreviated: boolean, baseUrl: string): RenderedBody | undefined {
-    const known = this.cache.peekState(name)
-    if (!known) return undefined
-    const { state } = known
-    if (!state) return this.cached?.peekPackumentBody(name, abbreviated, baseUrl)
+    const state = this.cache.peekState(name)
+    if (state === undefined) return undefined
+    if (state === null) return this.cached?.peekPackumentBody(name, abbreviated, baseUrl)
     return this.cache.peekBody(renderKey(name, revOf(state), abbreviated, baseUrl))
   }
 
@@ -193,10 +192,9 @@ export class Registry {
    */
   peekTarball(name: string, file: string): { headers: Record<string, string>; bytes: Buffer } | undefined {
     if (this.redirectsTarballs) return undefined
-    const known = this.cache.peekState(name)
-    if (!known) return undefined
-    const { state } = known
-    if (!state) return this.cached?.peekTarball(name, file)
+    const state = this.cache.peekState(name)
+    if (state === undefined) return undefined
+    if (state === null) return this.cached?.peekTarball(name, file)
     const row = this.tarballRows(name, state).get(file)
     const lookup = row && !row.unpublished ? this.tarballLookups.get(row) : undefined
     const bytes = lookup?.headers && this.tarballBytes.get(lookup.key)

@@ -98,14 +98,14 @@ export class RenderCache {
   }
 
   /**
-   * The cached state of `name` without loading: `undefined` when nothing is cached (or it
-   * expired), `{ state: undefined }` when the name is cached as absent. Synchronous, for the
-   * fast path (fast-path.ts).
+   * The cached state of `name` without loading: the state, `null` when the name is cached as
+   * absent, `undefined` when nothing is cached (or it expired). Synchronous, for the fast path
+   * (fast-path.ts).
    */
-  peekState(name: string): { state: PackageState | undefined } | undefined {
+  peekState(name: string): PackageState | null | undefined {
     const hit = this.states.get(name)
     if (!hit) return undefined
-    return { state: hit.slot === ABSENT ? undefined : hit.slot }
+    return hit.slot === ABSENT ? null : hit.slot
   }
 
   /** A rendered variant already in the cache, without rendering (the fast path). */
