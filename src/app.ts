@@ -7,10 +7,12 @@ import type { FastifyInstance } from 'fastify'
 import { AuthService } from './auth/auth-service.js'
 import type { Config } from './config/schema.js'
 import { buildServer } from './http/server.js'
+import { checkHealth } from './ops/health.js'
 import { Registry } from './registry/registry.js'
 import { openBlobStore, tarballRedirectSeconds } from './storage/blobs/open-blob-store.js'
 import { openMetaStore } from './storage/meta/open-meta-store.js'
 import type { MetaStore } from './storage/meta/meta-store.js'
+import { CachedPackages } from './uplink/cached-packages.js'
 import { auditUplink, openUplinks, packageRules } from './uplink/open-uplinks.js'
 import { UplinkCache } from './uplink/uplink-cache.js'
 
@@ -55,13 +57,28 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
   }
   const blobs = await openBlobStore(config.storage, dataDir)
   const uplinkCache = new UplinkCache(meta, logger)
+  const maxStalenessMs = config.storage.meta.type === 'postgres' ? config.storage.meta.max_staleness : 0
   const registry = new Registry(meta, blobs, {
     allowPreviousVersion: config.settings.allow_previous_version,
     open: config.auth.type === 'none',
     tarballRedirectSeconds: tarballRedirectSeconds(config.storage),
-    maxStalenessMs: config.storage.meta.type === 'postgres' ? config.storage.meta.max_staleness : 0,
+    maxStalenessMs,
     rules,
-    uplinks: { cache: uplinkCache, uplinks, log: logger },
+    log: logger,
+    uplinks:
+      uplinks.size > 0
+        ? (shared) =>
+            new CachedPackages({
+              ...shared,
+              cache: uplinkCache,
+              uplinks,
+              rules,
+              blobs,
+              log: logger,
+              // Another node may publish a scope's first package: believe "not local" no longer than the staleness bound.
+              localScopeTtlMs: maxStalenessMs || undefined,
+            })
+        : undefined,
   })
   // Other nodes' writes drop this node's cached copies at once (max_staleness stays the bound).
   const unwatch = await meta.watchChanges?.(
@@ -72,7 +89,15 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     },
   )
   const auth = new AuthService(meta, { allowSignup: config.auth.local.allow_signup, maxUsers: config.auth.local.max_users })
-  const app = buildServer({ config, registry, auth, logger, auditUplink: audit, uplinks })
+  const health = () =>
+    checkHealth({
+      meta,
+      blobs,
+      metaType: config.storage.meta.type,
+      blobsType: config.storage.type === 's3' ? 's3' : 'fs',
+      uplinks,
+    })
+  const app = buildServer({ config, registry, auth, logger, auditUplink: audit, health })
   return {
     config,
     app,

@@ -6,8 +6,7 @@ import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { badRequest, forbidden, notFound, unauthenticated, RegistryError } from '../registry/errors.js'
 import type { Principal } from '../registry/types.js'
-import type { MetaStore } from '../storage/meta/meta-store.js'
-import type { TokenRow, UserRow } from '../storage/meta/schema.js'
+import type { TokenRecord as TokenRow, UserRecord as UserRow, UserStore } from './user-store.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import { ipAllowed, newToken, parseCidrs, tokenKey } from './tokens.js'
 
@@ -42,13 +41,13 @@ export const ANONYMOUS: Principal = Object.freeze({ name: undefined, readonly: f
 
 const USER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,213}$/
 
-/** Users, passwords and tokens over the metadata store. */
+/** Users, passwords and tokens over the metadata store (`UserStore`). */
 export class AuthService {
   /** Verified Basic credentials (sha256 of the header value → user), 5 min, so each request does not re-run scrypt. */
   private readonly basicCache = new LRUCache<string, string>({ max: 1000, ttl: 5 * 60_000 })
 
   constructor(
-    private readonly meta: MetaStore,
+    private readonly meta: UserStore,
     private readonly opts: AuthOptions,
   ) {}
 

@@ -1,12 +1,12 @@
 /**
  * `pier gc`: opens the configured stores the way a tool running beside serving nodes must (the
  * disk store's temp files are left alone: they are other processes' writes in progress), runs
- * `collectGarbage` (registry/gc.ts) and formats its report.
+ * `collectGarbage` (ops/gc.ts) and formats its report.
  */
 import { resolve } from 'node:path'
 import { parseDuration } from '../config/uplinks.js'
 import type { Config } from '../config/schema.js'
-import { collectGarbage, type GcReport } from '../registry/gc.js'
+import { collectGarbage, type GcReport } from '../ops/gc.js'
 import { openBlobStore } from '../storage/blobs/open-blob-store.js'
 import { openMetaStore } from '../storage/meta/open-meta-store.js'
 

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline'
 import { createPier } from '../app.js'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { RegistryError } from '../registry/errors.js'
-import { GcRefusedError } from '../registry/gc.js'
+import { GcRefusedError } from '../ops/gc.js'
 import { DEFAULT_GRACE_MS, parseGrace, reportJson, runGc, summaryLine, UsageError } from './gc.js'
 
 const HELP = `pier: a self-hosted npm registry

@@ -1,6 +1,7 @@
 /**
  * The fast path: the GETs an install sends most (a packument, a small tarball) answered from
- * memory in front of Fastify, with the same status, headers and bytes the Fastify routes send.
+ * memory in front of Fastify, with the same status, headers and bytes the Fastify routes send
+ * (both take them from representation.ts).
  *
  * Why: an `npm install` sends its requests a few at a time, so each wakes the server on its own
  * and the per-request cost is paid in full. Measured 2026-12-01 (npm 11, the bench fixture of 201
@@ -8,24 +9,22 @@
  * for a bare `node:http` server sending the same bytes and 40 ms for nginx; the install took 3.25,
  * 3.17 and 3.09 s (medians, interleaved). This handler brings Pier close to the bare server.
  *
- * It answers only when everything is already in memory and nothing else applies; otherwise it
- * returns `false` and Fastify handles the request, which fills the caches for the next one:
- * - GET only, no query string, the path below the configured `url` prefix;
- * - the name readable by all (no credentials to check) and not `proxy_mode: redirect`;
- * - a packument whose state and rendered variant are cached (for a proxied name: the scope known
- *   not to be local and the first uplink's copy fresh), asked with `Accept-Encoding: gzip`; an
- *   `If-None-Match` equal to its ETag gets the 304 the route sends;
+ * It never decides anything the routes decide: the registry's `peekPackument` / `peekTarball`
+ * answer only for names its read gate finds readable by all (so no credentials are needed) and
+ * not redirected to an uplink, and only from memory. The request hooks (request-hooks.ts) ran
+ * before it, so its answers are logged like any other. It answers only when:
+ * - GET, no query string, the path below the configured `url` prefix;
+ * - a packument whose state and rendered variant are cached, asked with gzip as the negotiated
+ *   encoding; a conditional request gets the route's 304 when `fresh`, else the 200;
  * - a tarball whose lookup is cached and whose bytes are in memory (≤ 1 MiB), not redirected to
- *   the blob store, asked without `If-None-Match`;
- * - and only when request logging (`logger.level` info or debug) is off, since requests it
- *   answers never reach Fastify's hooks.
+ *   the blob store, asked without conditional headers.
+ * Otherwise it returns `false` and Fastify handles the request, which fills the caches for the next one.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { Registry } from '../registry/registry.js'
 import { parsePackagePath } from './package-path.js'
-
-const CORGI = 'application/vnd.npm.install-v1+json'
+import { isConditional, notModified, packumentEncoding, packumentRepresentation, tarballRepresentation, wantsAbbreviated } from './representation.js'
 
 /** What the fast path needs from the server. */
 export interface FastPathDeps {
@@ -34,8 +33,8 @@ export interface FastPathDeps {
   prefix: string
   /** Public base URL of a request, no trailing slash (context.ts `baseUrlResolver`). */
   baseUrl(req: { headers: IncomingMessage['headers']; protocol: string }): string
-  /** A new request id (the same generator as Fastify's `genReqId`). */
-  requestId(): string
+  /** The request's id (request-hooks.ts, the same one Fastify uses). */
+  requestId(req: IncomingMessage): string
   /** Whether the server is closing (answers then end their keep-alive connection). */
   closing(): boolean
 }
@@ -52,23 +51,9 @@ export interface FastPath {
 export function fastPath(d: FastPathDeps): FastPath {
   const { registry } = d
   let hits = 0
-  /**
-   * Response headers as the flat `[name, value, …]` list `writeHead` takes, built once per cached
-   * header object. Spreading the cached object into a new one per response made V8 promote about
-   * 1.5 MB per scavenge at 20k req/s (peak RSS 225 MiB against 140 MiB under the bench's load).
-   */
-  const lists = new WeakMap<object, string[]>()
-  const listOf = (key: object, headers: Record<string, string>, extra: string[] = []): string[] => {
-    let list = lists.get(key)
-    if (!list) {
-      list = [...Object.entries(headers).flat(), ...extra]
-      lists.set(key, list)
-    }
-    return list
-  }
-  const send = (res: ServerResponse, status: number, list: string[], body?: Buffer): true => {
+  const send = (req: IncomingMessage, res: ServerResponse, status: number, list: string[], body?: Buffer): true => {
     const headers = list.slice()
-    headers.push('x-request-id', d.requestId())
+    headers.push('x-request-id', d.requestId(req))
     if (d.closing()) headers.push('connection', 'close')
     res.writeHead(status, headers)
     res.end(body)
@@ -101,21 +86,22 @@ export function fastPath(d: FastPathDeps): FastPath {
     }
     if (url.startsWith('/-/')) return false
     const p = parsePackagePath(url)
-    if (!p || !registry.access.readableByAll(p.name) || registry.mayRedirect(p.name)) return false
+    if (!p) return false
     const h = req.headers
     if (p.kind === 'packument') {
-      if (!(h['accept-encoding'] ?? '').includes('gzip')) return false
+      if (packumentEncoding(h['accept-encoding']) !== 'gzip') return false
       const base = d.baseUrl({ headers: h, protocol: (req.socket as TLSSocket).encrypted ? 'https' : 'http' })
-      const body = registry.peekPackumentBody(p.name, (h.accept ?? '').includes(CORGI), base)
+      const body = registry.peekPackument(p.name, wantsAbbreviated(h.accept), base)
       if (!body) return false
-      if (h['if-none-match'] === body.etag) return send(res, 304, listOf(body.headers, body.headers))
-      return send(res, 200, listOf(body, body.headers, ['content-type', body.contentType, 'content-encoding', 'gzip', 'content-length', String(body.gzip.length)]), body.gzip)
+      const rep = packumentRepresentation(body)
+      if (notModified(h, rep.etag, rep.lastModified)) return send(req, res, 304, rep.commonList)
+      return send(req, res, 200, rep.gzipList, body.gzip)
     }
     if (p.kind === 'tarball') {
-      if (h['if-none-match'] !== undefined) return false
+      if (isConditional(h)) return false
       const t = registry.peekTarball(p.name, p.file)
       if (!t) return false
-      return send(res, 200, listOf(t.headers, t.headers), t.bytes)
+      return send(req, res, 200, tarballRepresentation(t.lookup).list, t.bytes)
     }
     return false
   }

@@ -1,17 +1,22 @@
 /**
  * The composition root of the HTTP layer: builds the Fastify app from explicit dependencies.
+ *
+ * One `node:http` handler takes every request: the request hooks first (request-hooks.ts: id,
+ * logging; nothing can skip them), then the fast path (fast-path.ts), then Fastify's routes.
  */
-import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
-import pino from 'pino'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { AuthService } from '../auth/auth-service.js'
 import type { Config } from '../config/schema.js'
+import type { Health } from '../ops/health.js'
 import type { Registry } from '../registry/registry.js'
 import type { Uplink } from '../uplink/uplink.js'
-import { baseUrlResolver, type RouteContext } from './context.js'
+import { baseUrlResolver, lazyCaller, type RouteContext } from './context.js'
 import { errorHandler, sendError } from './errors.js'
 import { fastPath, type FastPath } from './fast-path.js'
+import { requestHooks } from './request-hooks.js'
+import { auditRoutes } from './routes/audit.js'
+import { distTagRoutes } from './routes/dist-tags.js'
 import { healthRoutes } from './routes/health.js'
 import { miscRoutes } from './routes/misc.js'
 import { packageRoutes } from './routes/packages.js'
@@ -24,40 +29,16 @@ export interface ServerDeps {
   auth: AuthService
   /** Where `npm audit` requests are forwarded (an uplink); none: 501. */
   auditUplink?: Uplink | undefined
-  /** The configured uplinks by name, for `GET /-/health` (default none). */
-  uplinks?: ReadonlyMap<string, Uplink>
-  /** Pino logger instance for request and error logs; none when omitted. */
-  logger?: FastifyServerOptions['loggerInstance']
+  /** `GET /-/health`'s checks (ops/health.ts `checkHealth`, bound to the stores and uplinks). */
+  health: () => Promise<Health>
+  /** Pino logger for request and error logs; none when omitted. */
+  logger?: FastifyBaseLogger | undefined
 }
-
-/** The npm CI marker: the user-agent's ` ci/<name>` suffix (npm ≥7), or the old `npm-in-ci` header. */
-function ciOf(ua: string | undefined, inCi: string | string[] | undefined): string | undefined {
-  const m = ua ? / ci\/([^\s]+)/.exec(ua) : null
-  if (m) return m[1]
-  return inCi === 'true' ? 'true' : undefined
-}
-
-/** Whether the app's logger writes `level` (pino numeric levels; `silent` writes nothing). */
-function levelEnabled(app: FastifyInstance, level: 'debug' | 'info'): boolean {
-  return writesLevel(app.log.level, level)
-}
-
-/** Whether a logger at level `current` (a pino level name) writes `level`. */
-function writesLevel(current: string, level: 'debug' | 'info'): boolean {
-  const v = pino.levels.values[current]
-  return v !== undefined && v <= (pino.levels.values[level] as number)
-}
-
-/** Request ids: a random per-process prefix and a counter (unique across restarts and nodes, cheap). */
-const REQ_PREFIX = randomBytes(4).toString('hex') + '-'
-let reqSeq = 0
-/** The next request id (Fastify's `genReqId` and the fast path), e.g. `1a2b3c4d-2s`. */
-const nextRequestId = (): string => `${REQ_PREFIX}${(++reqSeq).toString(36)}`
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The fast path in front of the routes (fast-path.ts); `undefined` while requests are logged. */
-    fastPath: FastPath | undefined
+    /** The fast path in front of the routes (fast-path.ts). */
+    fastPath: FastPath
   }
 }
 
@@ -66,18 +47,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config } = deps
   const prefix = config.url ? new URL(config.url).pathname.replace(/\/+$/, '') : ''
   const baseUrl = baseUrlResolver(config)
-  // Request logging (info) and the debug hook see every request: the fast path is then off.
-  const logsRequests = deps.logger !== undefined && writesLevel(deps.logger.level, 'info')
+  const hooks = requestHooks({ logger: deps.logger, trustProxy: config.server.trust_proxy })
   let closing = false
-  const fast = logsRequests
-    ? undefined
-    : fastPath({ registry: deps.registry, prefix, baseUrl, requestId: nextRequestId, closing: () => closing })
+  const fast = fastPath({ registry: deps.registry, prefix, baseUrl, requestId: (req) => hooks.id(req), closing: () => closing })
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // Fastify's own server (its defaults: keep-alive 72 s, no request or socket timeout), with
-    // the fast path (fast-path.ts) in front of its handler.
+    // the request hooks and the fast path in front of its handler.
     serverFactory: (handler) => {
-      const server = createServer(fast ? (req, res) => void (fast.handle(req, res) || handler(req, res)) : handler)
+      const server = createServer((req, res) => {
+        hooks.begin(req, res)
+        if (!fast.handle(req, res)) handler(req, res)
+      })
       server.keepAliveTimeout = 72_000
       server.requestTimeout = 0
       server.setTimeout(0)
@@ -86,80 +67,48 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     disableRequestLogging: true,
     bodyLimit: config.max_body_size,
     trustProxy: config.server.trust_proxy,
-    genReqId: nextRequestId,
+    genReqId: (req) => hooks.id(req),
     requestIdHeader: false,
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
-    // Clients append paths to the configured base URL: strip its path prefix (REGISTRY-API.md §0.1).
+    // Clients append paths to the configured base URL: strip its path prefix (docs/protocol.md §0.1).
     rewriteUrl: prefix ? (req) => (req.url?.startsWith(prefix + '/') ? req.url.slice(prefix.length) : (req.url ?? '/')) : undefined,
   })
 
   app.decorate('fastPath', fast)
 
-  // JSON bodies: empty → undefined (npm's DELETEs), any content type accepted as JSON.
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string
-    if (text.length === 0) return done(null, undefined)
-    try {
-      done(null, JSON.parse(text))
-    } catch {
-      done(Object.assign(new Error('The request body is not valid JSON.'), { statusCode: 400 }), undefined)
-    }
-  })
-
+  const principal: RouteContext['principal'] = (req) => deps.auth.authenticate(req.headers.authorization, req.ip)
   const ctx: RouteContext = {
     config,
     registry: deps.registry,
     auth: deps.auth,
+    hooks,
     baseUrl,
-    principal: (req) => deps.auth.authenticate(req.headers.authorization, req.ip),
+    principal,
+    caller: (req) => lazyCaller(() => principal(req)),
     auditUplink: deps.auditUplink,
-    uplinks: deps.uplinks ?? new Map(),
+    health: deps.health,
   }
 
-  // Hooks are callback-style (no promise per request): they run on every GET of the hot path.
-  if (levelEnabled(app, 'debug')) {
-    app.addHook('onRequest', (req, _reply, done) => {
-      req.log.debug({ method: req.method, url: req.url, headers: req.headers }, 'incoming request')
-      done()
-    })
-  }
   // Graceful shutdown: once closing, answers end their keep-alive connection, so `close()` does not
   // wait for clients to drop sockets whose in-flight request has finished (up to keepAliveTimeout).
   app.addHook('preClose', (done) => {
     closing = true
     done()
   })
+  // Callback-style (no promise per request): it runs on every answer Fastify sends.
   app.addHook('onSend', (req, reply, payload, done) => {
     void reply.header('x-request-id', req.id)
     if (closing) void reply.header('connection', 'close')
     done(null, payload)
   })
-  if (levelEnabled(app, 'info')) {
-    app.addHook('onResponse', (req, reply, done) => {
-      const h = req.headers
-      req.log.info(
-        {
-          method: req.method,
-          url: req.url,
-          status: reply.statusCode,
-          ms: Math.round(reply.elapsedTime * 100) / 100,
-          npmCommand: h['npm-command'],
-          npmScope: h['npm-scope'],
-          ci: ciOf(h['user-agent'], h['npm-in-ci']),
-          ip: req.ip,
-        },
-        'request',
-      )
-      done()
-    })
-  }
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler((_req, reply) => sendError(reply, 404, 'Not found'))
 
   miscRoutes(app, ctx)
   healthRoutes(app, ctx)
   userRoutes(app, ctx)
+  distTagRoutes(app, ctx)
+  auditRoutes(app, ctx)
   packageRoutes(app, ctx)
   return app
 }

@@ -3,6 +3,9 @@
  * existing package needs one of its maintainers, and the `packages` rules (package-rules.ts) may
  * narrow who reads and who publishes per name. `auth.type: none`: everything is open, as in the
  * original registry; anonymous writers act as user `anonymous`.
+ *
+ * These are the decisions; the read gate (read-gate.ts) and the write path (write-path.ts) are the
+ * only places that ask them.
  */
 import { forbidden, notFound, unauthenticated } from './errors.js'
 import { PackageRules } from './package-rules.js'
@@ -21,6 +24,11 @@ export class AccessPolicy {
   /** Whether anyone may read `name`: then the GET hot path needs no credentials. */
   readableByAll(name: string): boolean {
     return this.open || this.rules.readableByAll(name)
+  }
+
+  /** Whether `p` may read `name` (`access` rule; everything in open mode). */
+  canRead(name: string, p: Principal): boolean {
+    return this.open || this.rules.canRead(name, p)
   }
 
   /**
@@ -62,10 +70,5 @@ export class AccessPolicy {
   requireMaintainer(user: string, name: string, maintainers: string[]): void {
     if (this.open || maintainers.includes(user)) return
     throw forbidden(`User "${user}" is not a maintainer of "${name}".`)
-  }
-
-  /** Whether `user` may change the package (same rule as `requireMaintainer`, as a boolean). */
-  isMaintainer(user: string, maintainers: string[]): boolean {
-    return this.open || maintainers.includes(user)
   }
 }

@@ -1,10 +1,10 @@
 /**
  * Which blob keys the uplink cache refers to, for `pier gc`. Cached tarballs are stored under a
- * key derived from the uplink manifest's digest (`cachedTarballKey` in cached-packages.ts), so the
- * keys a cached packument may have put in the blob store follow from its text alone.
+ * key derived from the uplink manifest's digest (`cachedTarballKey`, blob-keys.ts), so the keys a
+ * cached packument may have put in the blob store follow from its text alone.
  */
-import { expectedDigest } from '../uplink/verifying-tee.js'
-import { cachedTarballKey } from './cached-packages.js'
+import { cachedTarballKey } from './blob-keys.js'
+import { expectedDigest } from './integrity.js'
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
@@ -14,7 +14,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * download is committed under, `cachedTarballKey(expectedDigest(integrity, shasum))`, whether or
  * not it was ever downloaded. Versions without a `dist.tarball` count too (more than Pier would
  * fetch: a conservative superset).
- * @param body the packument JSON as the uplink sent it (`uplink_packuments.body`)
+ * @param body the packument JSON as the uplink sent it (the uplink cache's stored text)
  * @returns keys, in version order, possibly repeated; none when the body is not a JSON object
  *   (such a copy is never served: the cache refetches it, and its tarballs are only a cache)
  */

@@ -1,14 +1,16 @@
 /**
- * Publish planning: checks npm's publish body (REGISTRY-API.md §3.1, libnpmpublish's wire format)
- * and turns it into a plan of what to store. No I/O: the registry applies the plan.
+ * Publish (docs/protocol.md §3.1; npm's wire format is libnpmpublish's `publish.js`): `planPublish`
+ * checks the body and its tarball and turns them into a plan of what to store, without I/O;
+ * `applyPublish` is the mutation the write path (write-path.ts) runs with that plan.
  */
 import { createHash } from 'node:crypto'
 import semver from 'semver'
 import ssri from 'ssri'
-import { badRequest } from './errors.js'
+import { gone, badRequest, RegistryError } from './errors.js'
 import { newNameProblems, unscopedName } from './names.js'
-import { inspectTarball } from './tarball.js'
-import type { Manifest } from './types.js'
+import { inspectTarball } from './tarball-facts.js'
+import type { Manifest, StoredVersion } from './types.js'
+import type { Mutation, WriteContext } from './write-path.js'
 
 /** What a publish will store. */
 export interface PublishPlan {
@@ -141,4 +143,55 @@ export async function planPublish(body: Record<string, unknown>, urlName: string
     tags,
     access,
   }
+}
+
+/** A plan whose tarball is already in the blob store, under `key`. */
+export interface StoredPlan {
+  plan: PublishPlan
+  /** Blob key of the tarball (blob-keys.ts `tarballKey`). */
+  key: string
+}
+
+/**
+ * The publish mutation: inserts the version (or, with `allowPreviousVersion`, replaces an
+ * existing or unpublished one), points the requested dist-tags at it and `latest` too when the
+ * package has none. A retry with the identical tarball changes nothing and succeeds: npm retries a
+ * PUT after a 5xx (npm-registry-fetch), so the first attempt may have committed.
+ * @param email the publisher's e-mail for `_npmUser`, when known
+ * @throws RegistryError VERSION_EXISTS (409: the version exists with other bytes), GONE (410: the
+ *   version was unpublished and `allowPreviousVersion` is off)
+ */
+export async function applyPublish(
+  w: WriteContext,
+  { plan, key }: StoredPlan,
+  opts: { allowPreviousVersion: boolean; email?: string | undefined },
+): Promise<Mutation<undefined>> {
+  const manifest: Manifest = { ...plan.manifest, _npmUser: opts.email ? { name: w.writer, email: opts.email } : { name: w.writer } }
+  const row: StoredVersion = {
+    name: w.name,
+    version: plan.version,
+    manifest: JSON.stringify(manifest),
+    readme: plan.readme ?? null,
+    readme_filename: plan.readmeFilename ?? null,
+    integrity: plan.integrity,
+    shasum: plan.shasum,
+    tarball_key: key,
+    size: plan.tarball.length,
+    published: w.now,
+    unpublished: null,
+  }
+  const existing = await w.tx.getVersion(w.name, plan.version)
+  if (existing) {
+    if (existing.unpublished === null && existing.integrity === plan.integrity) return { changed: false, value: undefined }
+    if (!opts.allowPreviousVersion) {
+      if (existing.unpublished !== null) throw gone(`${w.name}@${plan.version} was unpublished and cannot be published again.`)
+      throw new RegistryError('VERSION_EXISTS', `You cannot publish over the previously published versions: ${plan.version}.`)
+    }
+    await w.tx.replaceVersion(row)
+  } else {
+    await w.tx.insertVersion(row)
+  }
+  for (const t of plan.tags) await w.tx.setDistTag(w.name, t, plan.version)
+  if (!(await w.tx.getDistTags(w.name)).latest) await w.tx.setDistTag(w.name, 'latest', plan.version)
+  return { changed: true, value: undefined }
 }

@@ -1,77 +1,145 @@
 /**
- * Reads a package tarball in memory: the package.json it carries, its file count and unpacked size.
- * Used at publish to refuse "manifest confusion" (a manifest that disagrees with the tarball).
+ * Tarball reads (`GET /:name/-/:file`, docs/protocol.md §2.3): finding the tarball of a file name,
+ * its bytes (small ones from memory), and the blob store's signed URL when tarball GETs redirect
+ * there (`storage.s3.redirect`). Names with no local package are asked of the uplinks.
  */
-import { gunzipSync } from 'node:zlib'
-import { list as tarList, type ReadEntry } from 'tar'
-import { badRequest } from './errors.js'
+import type { Readable } from 'node:stream'
+import { LRUCache } from 'lru-cache'
+import { gone, notFound } from './errors.js'
+import { tarballFileName } from './names.js'
+import type { Packuments } from './packument.js'
+import type { RenderCache } from './render-cache.js'
+import type { BlobStore } from './stores.js'
+import type { StoredPackument, StoredVersion } from './types.js'
+import type { PeekedTarball, UplinkReads } from './uplink-reads.js'
 
-/** What a tarball says about itself. */
-export interface TarballFacts {
-  /** Parsed `<root>/package.json` (npm packs the root as `package/`). */
-  packageJson: Record<string, unknown>
-  fileCount: number
-  /** Sum of the file sizes, bytes. */
-  unpackedSize: number
-  /** Whether `<root>/npm-shrinkwrap.json` is present (the corgi `_hasShrinkwrap`). */
-  hasShrinkwrap: boolean
+/** Tarballs up to this size (bytes) are kept in memory once read. */
+export const SMALL_TARBALL = 1024 * 1024
+
+/** A tarball found for a file name, ready to serve. */
+export interface TarballLookup {
+  /** `local`: published here; `uplink`: a cached name's (the uplink reads know more of it). */
+  readonly origin: 'local' | 'uplink'
+  /** Blob key; '' for an uplink tarball whose manifest gives no digest (never stored). */
+  readonly key: string
+  /** SRI string of the bytes (the ETag is made of it). */
+  readonly integrity: string
+  /** Bytes, when known: always for a local tarball, for a cached one once it is stored. */
+  size: number | undefined
 }
 
-/** Largest package.json read from a tarball, bytes. */
-const MAX_PACKAGE_JSON = 4 * 1024 * 1024
+/** The bytes of a tarball, and their length when known before streaming. */
+export interface TarballData {
+  body: Buffer | Readable
+  size: number | undefined
+}
 
-/**
- * Gunzips and walks a `.tgz`.
- * @throws RegistryError BAD_REQUEST when it is not a gzipped tar or has no top-level package.json.
- */
-export async function inspectTarball(tgz: Uint8Array): Promise<TarballFacts> {
-  let tarBytes: Buffer
-  try {
-    tarBytes = gunzipSync(tgz)
-  } catch {
-    throw badRequest('The tarball is not gzip data.')
+/** What `Tarballs` reads with. */
+export interface TarballsDeps {
+  packuments: Packuments
+  cache: RenderCache
+  blobs: BlobStore
+  uplinks: UplinkReads | undefined
+  /** Small tarballs' bytes by blob key (shared with the uplink reads). */
+  tarballBytes: LRUCache<string, Buffer>
+  /** Seconds a signed tarball URL lives when tarball GETs redirect to the blob store; else undefined. */
+  redirectSeconds: number | undefined
+}
+
+/** Tarball reads (behind the read gate: registry.ts calls these after `admit`). */
+export class Tarballs {
+  /** Tarball file name → version row, per cached package state (dropped with the state). */
+  private readonly index = new WeakMap<StoredPackument, Map<string, StoredVersion>>()
+  /** The lookup answered for a version row (rows are replaced, never mutated, on every write). */
+  private readonly lookups = new WeakMap<StoredVersion, TarballLookup>()
+
+  constructor(private readonly d: TarballsDeps) {}
+
+  /** Whether tarball GETs answer with a redirect to the blob store (`storage.s3.redirect`). */
+  get redirects(): boolean {
+    return this.d.redirectSeconds !== undefined && this.d.blobs.signedUrl !== undefined
   }
-  let fileCount = 0
-  let unpackedSize = 0
-  let hasShrinkwrap = false
-  let pkgJson: { path: string; text: string } | undefined
-  await new Promise<void>((resolveP, rejectP) => {
-    const parser = tarList({
-      strict: true,
-      onReadEntry: (entry: ReadEntry) => {
-        const path = entry.path
-        if (entry.type === 'File' || entry.type === 'OldFile') {
-          fileCount++
-          unpackedSize += entry.size
-        }
-        const depth = path.split('/').filter(Boolean).length
-        const base = path.slice(path.lastIndexOf('/') + 1)
-        if (depth === 2 && base === 'npm-shrinkwrap.json') hasShrinkwrap = true
-        // npm packs into `package/`; other tools use another single root folder. Prefer `package/`.
-        if (depth === 2 && base === 'package.json' && entry.size <= MAX_PACKAGE_JSON && (!pkgJson || path === 'package/package.json')) {
-          const chunks: Buffer[] = []
-          entry.on('data', (c: Buffer) => chunks.push(c))
-          entry.on('end', () => {
-            if (!pkgJson || path === 'package/package.json') pkgJson = { path, text: Buffer.concat(chunks).toString('utf8') }
-          })
-        } else {
-          entry.resume()
-        }
-      },
-    })
-    parser.on('error', (e: Error) => rejectP(badRequest(`The tarball is not a valid tar archive: ${e.message}`)))
-    parser.on('end', () => resolveP())
-    parser.on('close', () => resolveP())
-    parser.end(tarBytes)
-  })
-  if (!pkgJson) throw badRequest('The tarball has no package.json at its root (expected package/package.json).')
-  let packageJson: Record<string, unknown>
-  try {
-    const parsed: unknown = JSON.parse(pkgJson.text.replace(/^\uFEFF/, ''))
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object')
-    packageJson = parsed as Record<string, unknown>
-  } catch {
-    throw badRequest(`The tarball's ${pkgJson.path} is not valid JSON.`)
+
+  /**
+   * Finds the tarball behind `/:name/-/:file`.
+   * @throws RegistryError NOT_FOUND, GONE (the version was unpublished), UPLINK_*
+   */
+  async find(name: string, file: string): Promise<TarballLookup> {
+    const state = await this.d.packuments.stateHaving(name, (s) => this.rows(name, s).has(file))
+    if (!state) {
+      const cached = await this.d.uplinks?.tarball(name, file)
+      if (!cached) throw notFound()
+      return cached
+    }
+    const row = this.rows(name, state).get(file)
+    if (!row) throw notFound()
+    if (row.unpublished) throw gone(`${name}@${row.version} was unpublished.`)
+    return this.lookupOf(row)
   }
-  return { packageJson, fileCount, unpackedSize, hasShrinkwrap }
+
+  /**
+   * The tarball when its lookup and bytes are already in memory and tarballs are not redirected
+   * to the blob store, else `undefined`. An unpublished or missing version is left to `find`
+   * (410 / 404, and the re-read of a state that lacks the version). Synchronous (the fast path).
+   */
+  peek(name: string, file: string): PeekedTarball | undefined {
+    if (this.redirects) return undefined
+    const state = this.d.cache.peekState(name)
+    if (state === undefined) return undefined
+    if (state === null) return this.d.uplinks?.peekTarball(name, file)
+    const row = this.rows(name, state).get(file)
+    const lookup = row && !row.unpublished ? this.lookups.get(row) : undefined
+    const bytes = lookup && this.d.tarballBytes.get(lookup.key)
+    return lookup && bytes ? { lookup, bytes } : undefined
+  }
+
+  /**
+   * Where to send the client instead of serving the bytes: a URL of the blob store valid
+   * `redirectSeconds`, or `undefined` when Pier serves the bytes itself (no redirect configured,
+   * or a cached tarball not yet known to be stored: `data` downloads it from its uplink).
+   */
+  async redirect(t: TarballLookup): Promise<string | undefined> {
+    const seconds = this.d.redirectSeconds
+    if (seconds === undefined || !this.d.blobs.signedUrl) return undefined
+    if (t.origin === 'uplink' && !this.d.uplinks?.isStored(t)) return undefined
+    return this.d.blobs.signedUrl(t.key, seconds)
+  }
+
+  /**
+   * The bytes of a tarball: from memory when small (≤ `SMALL_TARBALL`), else a blob stream.
+   * @throws RegistryError NOT_FOUND when the blob is missing from the store, UPLINK_*
+   */
+  async data(t: TarballLookup): Promise<TarballData> {
+    if (t.origin === 'uplink' && this.d.uplinks) return this.d.uplinks.tarballData(t)
+    const hit = this.d.tarballBytes.get(t.key)
+    if (hit) return { body: hit, size: hit.length }
+    if (t.size !== undefined && t.size <= SMALL_TARBALL) {
+      const bytes = await this.d.blobs.read(t.key)
+      if (!bytes) throw notFound('Tarball missing from storage.')
+      this.d.tarballBytes.set(t.key, bytes)
+      return { body: bytes, size: bytes.length }
+    }
+    const h = await this.d.blobs.get(t.key)
+    if (!h) throw notFound('Tarball missing from storage.')
+    return { body: h.body, size: h.size }
+  }
+
+  private lookupOf(row: StoredVersion): TarballLookup {
+    let lookup = this.lookups.get(row)
+    if (!lookup) {
+      lookup = { origin: 'local', key: row.tarball_key, integrity: row.integrity, size: row.size }
+      this.lookups.set(row, lookup)
+    }
+    return lookup
+  }
+
+  /** Tarball file name → version row of one cached state (built once per state). */
+  private rows(name: string, state: StoredPackument): Map<string, StoredVersion> {
+    let byFile = this.index.get(state)
+    if (!byFile) {
+      byFile = new Map(state.versions.map((v) => [tarballFileName(name, v.version), v]))
+      this.index.set(state, byFile)
+    }
+    return byFile
+  }
 }

@@ -66,3 +66,61 @@ export interface Principal {
   /** Key (sha512 hex) of the token used, when the caller authenticated with a token. */
   tokenKey?: string
 }
+
+/**
+ * Who is asking, for a read: the resolved principal, or a function that resolves it (from the
+ * request's credentials) only when a decision needs it. Names readable by all never call it, so a
+ * GET of a public package costs no credential check (the read gate, read-gate.ts).
+ * @throws RegistryError UNAUTHENTICATED from the function on bad credentials
+ */
+export type Caller = Principal | (() => Promise<Principal>)
+
+/**
+ * The stored head of a package: one row per name ever published, kept after a full unpublish
+ * as a tombstone. `_rev` is `<rev_seq>-<rev_hash>`; timestamps are ISO 8601.
+ */
+export interface StoredPackage {
+  name: string
+  /** Revision counter, bumped by every write. */
+  rev_seq: number
+  rev_hash: string
+  created: string
+  modified: string
+}
+
+/**
+ * One stored version, published or unpublished (`unpublished` set: 410 afterwards). The metadata
+ * store maps its rows to this shape.
+ */
+export interface StoredVersion {
+  name: string
+  version: string
+  /** Manifest JSON without `dist.tarball` (built per request base URL) and without `readme`. */
+  manifest: string
+  readme: string | null
+  readme_filename: string | null
+  /** `sha512-<base64>` of the tarball. */
+  integrity: string
+  /** sha1 of the tarball, hex. */
+  shasum: string
+  /** Blob-store key of the tarball (blob-keys.ts). */
+  tarball_key: string
+  /** Tarball size, bytes. */
+  size: number
+  /** ISO 8601. */
+  published: string
+  /** ISO 8601, or null while published. */
+  unpublished: string | null
+}
+
+/** Everything stored about one local package, read in one consistent snapshot. */
+export interface StoredPackument {
+  pkg: StoredPackage
+  /** All versions, unpublished ones included, in publish order. */
+  versions: StoredVersion[]
+  distTags: Record<string, string>
+  /** Maintainers with their e-mail (from the users table when known), sorted by name. */
+  maintainers: Person[]
+  /** Names of the users who starred the package, sorted. */
+  stars: string[]
+}

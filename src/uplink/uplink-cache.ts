@@ -12,9 +12,21 @@
  */
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import type { CachedPackumentRow } from '../storage/meta/schema.js'
 import { parseUplinkPackument, tarballIndex, type UplinkTarball } from './rewrite.js'
 import { UplinkError, type PackumentFetch, type Uplink } from './uplink.js'
+
+/** One uplink's packument of one name, as the durable half of the cache stores it. */
+export interface CachedPackumentRow {
+  name: string
+  uplink: string
+  /** The uplink's ETag and Last-Modified, sent back when revalidating. */
+  etag: string | null
+  last_modified: string | null
+  /** When the uplink last confirmed this copy (ISO 8601). */
+  fetched_at: string
+  /** The packument JSON as the uplink sent it. */
+  body: string
+}
 
 /** The durable half of the cache (implemented by the metadata store). */
 export interface UplinkCacheStore {

@@ -11,7 +11,8 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
-import type { MetaStore, MetaTx } from '../../src/storage/meta/meta-store.js'
+import type { MetaStore } from '../../src/storage/meta/meta-store.js'
+import type { PackageTx as MetaTx } from '../../src/registry/stores.js'
 import { SQLITE_MIGRATIONS } from '../../src/storage/meta/kysely-meta-store.js'
 import { POSTGRES_MIGRATIONS, PostgresMetaStore } from '../../src/storage/meta/postgres-meta-store.js'
 import type { CachedPackumentRow, TokenRow, UserRow, VersionRow } from '../../src/storage/meta/schema.js'
@@ -60,6 +61,8 @@ let counter = 0
 /** A package name no other test uses. */
 const uniqueName = (prefix: string): string => `${prefix}-${++counter}-${randomBytes(3).toString('hex')}`
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
+/** A search predicate that lets every name through. */
+const all = (): boolean => true
 /** ISO timestamps that sort in call order (one millisecond apart). */
 let clock = Date.parse('2024-01-01T00:00:00.000Z')
 const tick = (): string => new Date(clock++).toISOString()
@@ -406,38 +409,45 @@ for (const backend of BACKENDS) {
       await createPackage(store, gone, [versionRow(gone, '1.0.0', { unpublished: tick() })])
       await createPackage(store, other, [versionRow(other, '1.0.0', { manifest: manifest(other, { description: 'unrelated' }) })])
 
-      const all = await store.search([w], 20, 0)
-      assert.equal(all.total, 3)
+      const everything = await store.search([w], { size: 20, from: 0, visible: all })
+      assert.equal(everything.total, 3)
       assert.deepEqual(
-        all.hits.map((h) => h.name),
+        everything.hits.map((h) => h.name),
         [one, two, three].sort(),
       )
-      const hitOne = all.hits.find((h) => h.name === one)
+      const hitOne = everything.hits.find((h) => h.name === one)
       assert.equal(hitOne?.latest.version, '1.0.0')
       assert.equal(hitOne?.latest.size, 1234)
       assert.deepEqual(hitOne?.maintainers, [{ name: `searcher-${id}`, email: `searcher-${id}@example.com` }])
-      assert.deepEqual(all.hits.find((h) => h.name === three)?.maintainers, [{ name: 'anon', email: undefined }])
+      assert.deepEqual(everything.hits.find((h) => h.name === three)?.maintainers, [{ name: 'anon', email: undefined }])
       assert.equal(typeof hitOne?.modified, 'string')
 
       assert.deepEqual(
-        (await store.search([w.toUpperCase()], 20, 0)).hits.map((h) => h.name),
+        (await store.search([w.toUpperCase()], { size: 20, from: 0, visible: all })).hits.map((h) => h.name),
         [one, two, three].sort(),
       )
-      const page = await store.search([w], 1, 1)
+      const page = await store.search([w], { size: 1, from: 1, visible: all })
       assert.equal(page.total, 3)
       assert.deepEqual(
         page.hits.map((h) => h.name),
         [[one, two, three].sort()[1]],
       )
       assert.deepEqual(
-        (await store.search([w, 'HELPER'], 20, 0)).hits.map((h) => h.name),
+        (await store.search([w, 'HELPER'], { size: 20, from: 0, visible: all })).hits.map((h) => h.name),
         [two],
       )
       assert.deepEqual(
-        (await store.search([w, '50%_off'], 20, 0)).hits.map((h) => h.name),
+        (await store.search([w, '50%_off'], { size: 20, from: 0, visible: all })).hits.map((h) => h.name),
         [two],
       )
-      assert.equal((await store.search([`${w}%`], 20, 0)).total, 0)
+      assert.equal((await store.search([`${w}%`], { size: 20, from: 0, visible: all })).total, 0)
+      // The read gate's predicate filters before paging: total and pages count only visible hits.
+      const visible = await store.search([w], { size: 1, from: 0, visible: (n) => n !== [one, two, three].sort()[0] })
+      assert.equal(visible.total, 2)
+      assert.deepEqual(
+        visible.hits.map((h) => h.name),
+        [[one, two, three].sort()[1]],
+      )
     })
 
     void test('scopeHasPackages: any package of the scope, unpublished included; wildcards are literal', async () => {

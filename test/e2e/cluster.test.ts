@@ -493,7 +493,7 @@ describe('a cluster of 3 Pier processes (one PostgreSQL database, one S3 bucket)
     // README: "a scope with any local package, or listed in private_scopes, is never requested upstream".
     // Node C (never asked) knows at once; node A published it.
     for (const n of [0, 2]) assert.equal((await call(url(n), 'GET', '@cl-sc%2fremote')).status, 404, `node ${n}`)
-    // Node B keeps its "scope not local" answer for LOCAL_SCOPE_TTL (10 s, src/registry/cached-packages.ts)
+    // Node B keeps its "scope not local" answer for LOCAL_SCOPE_TTL (10 s, src/uplink/cached-packages.ts)
     // instead of max_staleness, and serves the upstream package meanwhile.
     const seen = await converge('node 1 stops proxying @cl-sc/remote', published, bound(), async () =>
       (await call(url(1), 'GET', '@cl-sc%2fremote')).status === 404 ? true : undefined,

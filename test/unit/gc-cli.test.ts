@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { formatDuration, parseGrace, reportJson, summaryLine, UsageError } from '../../src/cli/gc.js'
-import type { GcReport } from '../../src/registry/gc.js'
+import type { GcReport } from '../../src/ops/gc.js'
 
 const report = (over: Partial<GcReport> = {}): GcReport => ({
   blobs: 120,

@@ -8,7 +8,7 @@ import { access, mkdir, opendir, readFile, rm, stat, readdir } from 'node:fs/pro
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, relative, resolve, sep } from 'node:path'
-import type { BlobHandle, BlobInfo, BlobStore } from './blob-store.js'
+import type { BlobHandle, BlobInfo, BlobStore } from '../../registry/stores.js'
 
 const TMP_DIR = '.tmp'
 const fsyncAsync = promisify(fsync)

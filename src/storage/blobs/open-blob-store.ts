@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path'
 import type { Config } from '../../config/schema.js'
-import type { BlobStore } from './blob-store.js'
+import type { BlobStore } from '../../registry/stores.js'
 import { FsBlobStore } from './fs-blob-store.js'
 
 /**

@@ -17,7 +17,7 @@ import {
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import type { BlobHandle, BlobInfo, BlobStore } from './blob-store.js'
+import type { BlobHandle, BlobInfo, BlobStore } from '../../registry/stores.js'
 
 /** Connection settings (`storage.s3` in the configuration). */
 export interface S3BlobStoreOptions {

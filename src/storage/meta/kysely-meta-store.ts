@@ -6,9 +6,10 @@
 import { randomBytes } from 'node:crypto'
 import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction, type TransactionBuilder } from 'kysely'
 import type { CachedPackumentRow, Database, PackageRow, TokenRow, UserRow, VersionRow } from './schema.js'
-import type { MetaStore, MetaTx, PackageState, SearchHit } from './meta-store.js'
-import type { Person } from '../../registry/types.js'
+import type { MetaStore } from './meta-store.js'
 import { cachedTarballKeys } from '../../registry/blob-references.js'
+import type { PackageChange, PackageTx, SearchHit } from '../../registry/stores.js'
+import type { Person, StoredPackument } from '../../registry/types.js'
 import * as m0001 from './migrations/0001-init.js'
 import * as m0002 from './migrations/0002-uplink-cache.js'
 
@@ -125,7 +126,7 @@ export class KyselyMetaStore implements MetaStore {
     }
   }
 
-  async readPackage(name: string): Promise<PackageState | undefined> {
+  async readPackage(name: string): Promise<StoredPackument | undefined> {
     // One transaction so the snapshot is consistent (a publish cannot land between the reads).
     return this.snapshot().execute(async (trx) => {
       const pkg = await trx.selectFrom('packages').selectAll().where('name', '=', name).executeTakeFirst()
@@ -153,7 +154,7 @@ export class KyselyMetaStore implements MetaStore {
     return this.db.selectFrom('versions').selectAll().where('name', '=', name).where('version', '=', version).executeTakeFirst()
   }
 
-  async transaction<T>(fn: (tx: MetaTx) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: PackageTx) => Promise<T>): Promise<T> {
     return this.db.transaction().execute((trx) => fn(new KyselyMetaTx(trx, this.concurrentWriters)))
   }
 
@@ -208,7 +209,7 @@ export class KyselyMetaStore implements MetaStore {
     return rows.map((r) => r.name)
   }
 
-  async search(words: string[], size: number, from: number): Promise<{ total: number; hits: SearchHit[] }> {
+  async search(words: string[], page: { size: number; from: number; visible: (name: string) => boolean }): Promise<{ total: number; hits: SearchHit[] }> {
     let q = this.db
       .selectFrom('dist_tags')
       .innerJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
@@ -227,15 +228,15 @@ export class KyselyMetaStore implements MetaStore {
     }
     const rows = await q.orderBy('versions.name').execute()
     const matched = rows.filter((r) => {
+      if (!page.visible(r.name)) return false
       const m = JSON.parse(r.manifest) as { description?: unknown; keywords?: unknown }
       const hay = [r.name, typeof m.description === 'string' ? m.description : '', ...(Array.isArray(m.keywords) ? m.keywords.map(String) : [])]
         .join(' ')
         .toLowerCase()
       return words.every((w) => hay.includes(w.toLowerCase()))
     })
-    const page = matched.slice(from, from + size)
     const hits: SearchHit[] = []
-    for (const r of page) {
+    for (const r of matched.slice(page.from, page.from + page.size)) {
       const maint = await this.db
         .selectFrom('maintainers')
         .leftJoin('users', 'users.name', 'maintainers.user_name')
@@ -248,7 +249,7 @@ export class KyselyMetaStore implements MetaStore {
     return { total: matched.length, hits }
   }
 
-  async changesSince(since: number, limit: number): Promise<{ seq: number; name: string; rev: string; deleted: boolean }[]> {
+  async changesSince(since: number, limit: number): Promise<PackageChange[]> {
     const rows = await this.db.selectFrom('changes').selectAll().where('seq', '>', since).orderBy('seq').limit(limit).execute()
     return rows.map((r) => ({ seq: r.seq, name: r.name, rev: r.rev, deleted: r.deleted !== 0 }))
   }
@@ -286,8 +287,8 @@ export class KyselyMetaStore implements MetaStore {
   }
 }
 
-/** MetaTx over a Kysely transaction. */
-class KyselyMetaTx implements MetaTx {
+/** PackageTx over a Kysely transaction. */
+class KyselyMetaTx implements PackageTx {
   /** @param locking take row and change-feed locks (several connections write at once) */
   constructor(
     private readonly trx: Transaction<Database>,
@@ -363,6 +364,11 @@ class KyselyMetaTx implements MetaTx {
   async setMaintainers(name: string, users: string[]): Promise<void> {
     await this.trx.deleteFrom('maintainers').where('name', '=', name).execute()
     if (users.length > 0) await this.trx.insertInto('maintainers').values(users.map((u) => ({ name, user_name: u }))).execute()
+  }
+
+  async getStars(name: string): Promise<string[]> {
+    const rows = await this.trx.selectFrom('stars').select('user_name').where('name', '=', name).orderBy('user_name').execute()
+    return rows.map((r) => r.user_name)
   }
 
   async setStar(name: string, user: string, starred: boolean): Promise<void> {

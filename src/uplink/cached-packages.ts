@@ -1,6 +1,7 @@
 /**
- * Reads of names that are not local, served from uplinks' cached data (REGISTRY-API.md §2, and
- * ARCHITECTURE.md GET flow step 5). The registry asks here only after finding no local package.
+ * Reads of names that are not local, served from uplinks' cached data (docs/protocol.md §2, and
+ * docs/architecture.md, "GET flow"): the registry's `UplinkReads`. The registry asks here only
+ * after its read gate admitted the caller and after finding no local package.
  *
  * No dependency confusion: only names whose `packages` rule lists uplinks are proxied, never a
  * scope listed in `private_scopes` nor a scope with any local package; a local name never gets
@@ -13,29 +14,29 @@
 import { pipeline, type Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
 import { LRUCache } from 'lru-cache'
-import type { BlobStore } from '../storage/blobs/blob-store.js'
-import { tarballKey } from '../storage/blobs/blob-store.js'
-import { rewritePackument, type UplinkTarball } from '../uplink/rewrite.js'
-import type { CachedPackument, UplinkCache, UplinkLog } from '../uplink/uplink-cache.js'
-import { UplinkError, type Uplink } from '../uplink/uplink.js'
-import { expectedDigest, IntegrityError, VerifyingTee, type ExpectedDigest } from '../uplink/verifying-tee.js'
-import { notFound, RegistryError } from './errors.js'
-import { scopeOf } from './names.js'
-import { abbreviate } from './packument.js'
-import type { PackageRules } from './package-rules.js'
-import { renderBody, renderKey } from './render.js'
-import type { RenderedBody } from './render-cache.js'
-import type { Manifest, Packument } from './types.js'
+import { cachedTarballKey } from '../registry/blob-keys.js'
+import { notFound, RegistryError } from '../registry/errors.js'
+import { expectedDigest, type ExpectedDigest } from '../registry/integrity.js'
+import { scopeOf } from '../registry/names.js'
+import { abbreviate } from '../registry/packument.js'
+import type { PackageRules } from '../registry/package-rules.js'
+import { renderBody, renderKey, type RenderedBody } from '../registry/render.js'
+import type { BlobStore } from '../registry/stores.js'
+import { SMALL_TARBALL, type TarballData, type TarballLookup } from '../registry/tarball.js'
+import type { Manifest, Packument } from '../registry/types.js'
+import type { PeekedTarball, UplinkReads, UplinkReadsShared } from '../registry/uplink-reads.js'
+import { rewritePackument, type UplinkTarball } from './rewrite.js'
+import type { CachedPackument, UplinkCache, UplinkLog } from './uplink-cache.js'
+import { UplinkError, type Uplink } from './uplink.js'
+import { IntegrityError, VerifyingTee } from './verifying-tee.js'
 
-/** Sent with cached data the uplink could not confirm (RFC 7234 warn-code 110). */
+/** Sent with cached data the uplink could not confirm (RFC 7234 §5.5, warn-code 110). */
 export const STALE_WARNING = '110 - "Response is Stale"'
-/** Largest tarball kept while streaming (bigger ones are verified and served, not cached). */
+/** Largest tarball kept while streaming (bigger ones are verified and served, not cached), bytes. */
 const MAX_KEPT = 256 * 1024 * 1024
-/** Tarballs up to this size are also kept in memory. */
-const SMALL_TARBALL = 1024 * 1024
-/** How long "this scope has no local package" is believed (another node may publish one). */
+/** How long "this scope has no local package" is believed (another node may publish one), ms. */
 const LOCAL_SCOPE_TTL = 10_000
-/** A tarball missing from a cached packument triggers a revalidation only if the copy is older. */
+/** A tarball missing from a cached packument triggers a revalidation only if the copy is older, ms. */
 const MISSING_TARBALL_REVALIDATE = 10_000
 
 /** Where a cached tarball comes from. */
@@ -46,39 +47,21 @@ export interface CachedTarballSource {
   expected: ExpectedDigest | undefined
 }
 
-/** The registry's tarball lookup, as far as this file uses it (`size` is set by `tarballData`). */
-interface CachedTarballLookup {
-  key: string
-  size: number
-  cached?: CachedTarballSource
-}
-
 /** The lookup answered for a cached tarball, shared by the requests for it. */
-interface CachedTarballAnswer {
-  key: string
-  size: number
-  integrity: string
-  cached: CachedTarballSource
-  /** Response headers, set once the blob is stored (its size known): the route's fast path. */
-  headers?: Record<string, string>
+interface CachedTarballAnswer extends TarballLookup {
+  readonly origin: 'uplink'
+  readonly source: CachedTarballSource
 }
 
-/** What the cached read path needs from the registry and the wiring. */
-export interface CachedPackagesDeps {
+/** What the cached read path needs besides what the registry shares. */
+export interface CachedPackagesDeps extends UplinkReadsShared {
   cache: UplinkCache
   uplinks: ReadonlyMap<string, Uplink>
   rules: PackageRules
-  scopeHasPackages(scope: string): Promise<boolean>
   blobs: BlobStore
-  /** The render cache: a variant by key, rendered once. */
-  body(key: string, render: () => Promise<RenderedBody | undefined>): Promise<RenderedBody | undefined>
-  /** The render cache's variant when already rendered, without rendering (the fast path). */
-  peekBody(key: string): RenderedBody | undefined
-  /** The registry's memory cache of small tarballs, by blob key. */
-  tarballBytes: LRUCache<string, Buffer>
   log: UplinkLog
   /** How long "this scope has no local package" is believed, ms (default 10 s; on a shared store, the staleness bound). */
-  localScopeTtlMs?: number
+  localScopeTtlMs?: number | undefined
 }
 
 /**
@@ -95,12 +78,6 @@ interface Hit {
   uplink: Uplink
 }
 
-/** The blob key of a verified tarball: content-addressed by the manifest's digest. */
-export function cachedTarballKey(e: ExpectedDigest): string {
-  const hex = Buffer.from(e.digests[0] ?? '', 'base64').toString('hex')
-  return e.algorithm === 'sha512' ? tarballKey(hex) : `tarballs/${e.algorithm}/${hex.slice(0, 2)}/${hex}.tgz`
-}
-
 /** An uplink failure as the client sees it: 504 for a timeout, 502 otherwise. */
 function unavailable(e: unknown, name: string): unknown {
   if (!(e instanceof UplinkError)) return e
@@ -108,11 +85,13 @@ function unavailable(e: unknown, name: string): unknown {
   return new RegistryError(code, `${e.message}, and nothing is cached for "${name}".`)
 }
 
-/** Reads served from uplinks. */
-export class CachedPackages {
+const isAnswer = (t: TarballLookup): t is CachedTarballAnswer => t.origin === 'uplink' && 'source' in t
+
+/** Reads served from uplinks (the registry's `UplinkReads`). */
+export class CachedPackages implements UplinkReads {
   /** scope → whether it has a local package (`until`: when to ask the store again). */
-  private readonly localScopes = new Map<string, { local: boolean; until: number }>()
-  /** Blob keys of cached tarballs known to be in the blob store → size. */
+  private readonly localScopes = new LRUCache<string, { local: boolean; until: number }>({ max: 10_000 })
+  /** Blob keys of cached tarballs known to be in the blob store → size, bytes. */
   private readonly present = new LRUCache<string, number>({ max: 100_000 })
   /** The answer of `tarball` per tarball of a cached packument (dropped with the packument). */
   private readonly answers = new WeakMap<UplinkTarball, CachedTarballAnswer>()
@@ -121,26 +100,23 @@ export class CachedPackages {
 
   constructor(private readonly d: CachedPackagesDeps) {}
 
-  /** Call after a local publish of `name`: its scope stops proxying at once. */
-  localPublished(name: string): void {
+  localWrite(name: string): void {
     const scope = scopeOf(name)
     if (scope) this.localScopes.set(scope, { local: true, until: Infinity })
   }
 
-  /** The rendered packument, or `undefined` (404). @throws RegistryError UPLINK_* when the uplink fails and nothing is cached */
   async packumentBody(name: string, abbreviated: boolean, baseUrl: string): Promise<RenderedBody | undefined> {
     const hit = await this.lookup(name)
     if (!hit) return undefined
     const { entry } = hit
     const body = await this.d.body(renderKey(name, entry.rev, abbreviated, baseUrl), () => {
       const doc = this.document(entry, baseUrl)
-      return renderBody(abbreviated ? abbreviate(doc) : doc, entry.rev, abbreviated, baseUrl, entry.modified)
+      return renderBody(abbreviated ? abbreviate(doc) : doc, name, entry.rev, abbreviated, baseUrl, Date.parse(entry.modified))
     })
     if (!body || !hit.stale) return body
-    return { ...body, headers: { ...body.headers, warning: STALE_WARNING } }
+    return { ...body, stale: true }
   }
 
-  /** One version's manifest by version or dist-tag. @throws RegistryError NOT_FOUND, UPLINK_* */
   async manifest(name: string, spec: string, baseUrl: string): Promise<Manifest> {
     const hit = await this.lookup(name)
     if (!hit) throw notFound()
@@ -150,12 +126,7 @@ export class CachedPackages {
     return m
   }
 
-  /**
-   * Finds a cached name's tarball. `size` is known when the blob is already cached; otherwise
-   * `tarballData` sets it.
-   * @returns `undefined` when the name is not proxied or has no such tarball
-   */
-  async tarball(name: string, file: string): Promise<CachedTarballAnswer | undefined> {
+  async tarball(name: string, file: string): Promise<TarballLookup | undefined> {
     let hit = await this.lookup(name)
     if (!hit) return undefined
     let t = hit.entry.tarballs.get(file)
@@ -170,50 +141,36 @@ export class CachedPackages {
       const expected = expectedDigest(t.integrity, t.shasum)
       const key = expected ? cachedTarballKey(expected) : ''
       const integrity = t.integrity ?? (expected ? `${expected.algorithm}-${expected.digests[0]}` : `${name}/${t.version}`)
-      answer = { key, size: 0, integrity, cached: { name, uplink: hit.uplink, tarball: t, expected } }
+      answer = { origin: 'uplink', key, integrity, size: undefined, source: { name, uplink: hit.uplink, tarball: t, expected } }
       this.answers.set(t, answer)
     }
-    this.setHeaders(answer)
+    this.learnSize(answer)
     return answer
   }
 
-  /** Sets an answer's response headers once its blob is known to be stored (its size known). */
-  private setHeaders(answer: CachedTarballAnswer): void {
-    if (answer.headers || !answer.key) return
-    const size = this.d.tarballBytes.get(answer.key)?.length ?? this.present.get(answer.key)
-    if (size === undefined) return
-    answer.size = size
-    answer.headers = {
-      etag: `"${answer.integrity}"`,
-      'cache-control': 'public, max-age=31536000, immutable',
-      'content-type': 'application/octet-stream',
-      'content-length': String(size),
-    }
+  /** Sets an answer's size once its blob is known to be stored; from then on it is final. */
+  private learnSize(answer: CachedTarballAnswer): void {
+    if (answer.size !== undefined || !answer.key) return
+    answer.size = this.d.tarballBytes.get(answer.key)?.length ?? this.present.get(answer.key)
   }
 
   /**
-   * The fast path's packument (fast-path.ts): the rendered body when everything needed is in
-   * memory (the scope known not to be local, the first uplink's copy fresh, the variant
-   * rendered), else `undefined` and the request takes the full path. A fresh copy is never
-   * stale, so no Warning header applies.
+   * A fresh copy is never stale, so no Warning applies: the fast path needs the scope known not
+   * to be local, the first uplink's copy fresh, and the variant rendered.
    */
   peekPackumentBody(name: string, abbreviated: boolean, baseUrl: string): RenderedBody | undefined {
     const entry = this.peekEntry(name)
     return entry && this.d.peekBody(renderKey(name, entry.rev, abbreviated, baseUrl))
   }
 
-  /**
-   * The fast path's tarball: its response headers and bytes when both are in memory (the lookup
-   * answered before, the bytes kept), else `undefined`.
-   */
-  peekTarball(name: string, file: string): { headers: Record<string, string>; bytes: Buffer } | undefined {
+  peekTarball(name: string, file: string): PeekedTarball | undefined {
     const t = this.peekEntry(name)?.tarballs.get(file)
     const answer = t && this.answers.get(t)
     if (!answer) return undefined
-    this.setHeaders(answer)
-    if (!answer.headers) return undefined
+    this.learnSize(answer)
+    if (answer.size === undefined) return undefined
     const bytes = this.d.tarballBytes.get(answer.key)
-    return bytes && { headers: answer.headers, bytes }
+    return bytes && { lookup: answer, bytes }
   }
 
   /** The first uplink's fresh in-memory copy of a proxied name, as `lookup` would find it; no I/O. */
@@ -226,17 +183,12 @@ export class CachedPackages {
     return this.d.cache.peekFresh(name, uplink)
   }
 
-  /** Whether the blob of a cached tarball is known to be stored (so it may be redirected to). */
-  isStored(key: string): boolean {
-    return key !== '' && this.present.has(key)
+  isStored(t: TarballLookup): boolean {
+    return t.key !== '' && this.present.has(t.key)
   }
 
-  /**
-   * The bytes of a cached tarball: from memory or the blob store, else downloaded from the uplink
-   * through a verifying tee. Sets `t.size`.
-   * @throws RegistryError NOT_FOUND (the uplink has no such tarball), UPLINK_* (uplink failed)
-   */
-  async tarballData(t: CachedTarballLookup): Promise<Buffer | Readable> {
+  async tarballData(t: TarballLookup): Promise<TarballData> {
+    if (!isAnswer(t)) throw notFound()
     if (!t.key) return this.download(t)
     const local = await this.stored(t)
     if (local) return local
@@ -244,10 +196,7 @@ export class CachedPackages {
     const shared = this.downloads.get(t.key)
     if (shared) {
       const outcome = await shared
-      if ('bytes' in outcome) {
-        t.size = outcome.bytes.length
-        return outcome.bytes
-      }
+      if ('bytes' in outcome) return { body: outcome.bytes, size: outcome.bytes.length }
       if ('error' in outcome) throw outcome.error
     } else if (this.present.has(t.key)) {
       // Committed by a download that ended while this request read the blob store.
@@ -257,18 +206,14 @@ export class CachedPackages {
     return this.download(t)
   }
 
-  /** The tarball from memory or the blob store (sets `t.size`), or `undefined`. */
-  private async stored(t: CachedTarballLookup): Promise<Buffer | Readable | undefined> {
+  /** The tarball from memory or the blob store, or `undefined`. */
+  private async stored(t: CachedTarballAnswer): Promise<TarballData | undefined> {
     const mem = this.d.tarballBytes.get(t.key)
-    if (mem) {
-      t.size = mem.length
-      return mem
-    }
+    if (mem) return { body: mem, size: mem.length }
     const h = await this.d.blobs.get(t.key)
     if (!h) return undefined
-    t.size = h.size
     this.present.set(t.key, h.size)
-    return h.body
+    return { body: h.body, size: h.size }
   }
 
   /**
@@ -276,8 +221,8 @@ export class CachedPackages {
    * be kept) so that concurrent requests for the same tarball wait for it instead of asking the
    * uplink again.
    */
-  private download(t: CachedTarballLookup): Promise<Buffer | Readable> {
-    const shareable = t.key !== '' && t.cached?.expected !== undefined && t.cached.uplink.cacheTarballs
+  private download(t: CachedTarballAnswer): Promise<TarballData> {
+    const shareable = t.key !== '' && t.source.expected !== undefined && t.source.uplink.cacheTarballs
     if (!shareable) return this.fetchVerified(t, () => undefined)
     let settle!: (o: DownloadOutcome) => void
     const key = t.key
@@ -300,9 +245,8 @@ export class CachedPackages {
    * One uplink download. `done` hears how it ended: the verified bytes (after they are committed),
    * an error the client also gets, or `retry`.
    */
-  private async fetchVerified(t: CachedTarballLookup, done: (o: DownloadOutcome) => void): Promise<Buffer | Readable> {
-    if (!t.cached) throw notFound()
-    const { name, uplink, tarball, expected } = t.cached
+  private async fetchVerified(t: CachedTarballAnswer, done: (o: DownloadOutcome) => void): Promise<TarballData> {
+    const { name, uplink, tarball, expected } = t.source
     let dl
     try {
       dl = await uplink.fetchTarball(tarball.url)
@@ -337,15 +281,11 @@ export class CachedPackages {
     } else {
       this.d.log.warn(fields, 'uplink manifest has no integrity or shasum: tarball passed through, not cached')
     }
-    if (dl.size !== undefined) {
-      t.size = dl.size
-      return out
-    }
+    if (dl.size !== undefined) return { body: out, size: dl.size }
     // No Content-Length: take the whole (verified) body first, so the client gets a length too.
     try {
       const bytes = await buffer(out)
-      t.size = bytes.length
-      return bytes
+      return { body: bytes, size: bytes.length }
     } catch (e) {
       throw new RegistryError('UPLINK_UNAVAILABLE', `uplink "${uplink.name}" sent a bad tarball for ${name}@${tarball.version}: ${(e as Error).message}`)
     }
@@ -362,11 +302,6 @@ export class CachedPackages {
     }
   }
 
-  /**
-   * For a name whose rule says `proxy_mode: redirect`: the URL of `path` on its first uplink, when
-   * the guards let the name go upstream (not a private scope, no local package in its scope).
-   * The caller has checked that the name is not local.
-   */
   async redirect(name: string, path: string): Promise<string | undefined> {
     const first = this.d.rules.uplinksFor(name)[0]
     const uplink = first === undefined ? undefined : this.d.uplinks.get(first)

@@ -23,8 +23,9 @@
  * deleted; cached uplink tarballs that are deleted (their packument left the cache) are fetched
  * again on demand. Blobs outside `tarballs/` are never touched.
  */
-import { TARBALL_PREFIX, type BlobInfo, type BlobStore } from '../storage/blobs/blob-store.js'
-import type { MetaStore } from '../storage/meta/meta-store.js'
+import { TARBALL_PREFIX } from '../registry/blob-keys.js'
+import type { BlobInfo, BlobStore, PackageStore } from '../registry/stores.js'
+
 
 /** Options of `collectGarbage`. */
 export interface GcOptions {
@@ -73,7 +74,7 @@ export class GcRefusedError extends Error {
  * @throws Error from either store (the run stops; blobs deleted so far stay deleted, which is
  *   harmless: they were unreferenced)
  */
-export async function collectGarbage(meta: MetaStore, blobs: BlobStore, opts: GcOptions): Promise<GcReport> {
+export async function collectGarbage(meta: Pick<PackageStore, 'referencedBlobKeys'>, blobs: BlobStore, opts: GcOptions): Promise<GcReport> {
   const now = opts.now ?? Date.now
   const cutoff = now() - opts.graceMs
   const report: GcReport = {

@@ -1,0 +1,177 @@
+/**
+ * The write path: every change to a package runs through `WritePath.write`, which applies, in this
+ * order and nowhere else:
+ *
+ * 1. the writer check: credentials required (unless `auth.type: none`), read-only tokens refused;
+ * 2. the read gate: a package the writer may not read is answered like an unknown name (404, or
+ *    401 for an anonymous caller), so a write cannot reveal what a read would not;
+ * 3. the `packages` rule's `publish` list (403);
+ * 4. `prepare` (validation, the tarball blob for a publish), outside any transaction: the blob is
+ *    written before the metadata that references it, and no network call waits inside a
+ *    transaction (on SQLite it holds the one connection);
+ * 5. in one transaction: the package row, locked (PostgreSQL: `SELECT … FOR UPDATE`), created for a
+ *    publish of a new name with the writer as its maintainer; the `_rev` check against the locked
+ *    row (409); the maintainer check (403); the mutation; the `_rev` bump and the change-feed row;
+ * 6. after the commit: the write's listeners (the registry drops its cached copies, the uplink
+ *    reads learn that the scope is local) and one log line.
+ *
+ * A throw anywhere rolls the transaction back: a failed or half-finished write leaves the previous
+ * state intact. Docs: docs/architecture.md, "The write path".
+ */
+import type { AccessPolicy } from './access.js'
+import { notFound, revConflict } from './errors.js'
+import { revOf } from './packument.js'
+import type { ReadGate } from './read-gate.js'
+import type { PackageStore, PackageTx } from './stores.js'
+import type { Principal, StoredPackage } from './types.js'
+
+/** The kinds of write, as logged (and later audited). */
+export type WriteOp = 'publish' | 'update' | 'unpublish' | 'remove-tarball' | 'dist-tag-add' | 'dist-tag-rm'
+
+/** What a mutation sees: the locked package and the transaction to change it with. */
+export interface WriteContext {
+  readonly tx: PackageTx
+  readonly name: string
+  /** The user the write is recorded under (`anonymous` in open mode). */
+  readonly writer: string
+  /** ISO 8601 time of this write (`time.modified`, unpublish times). */
+  readonly now: string
+  /** The package row as locked, before this write. */
+  readonly pkg: StoredPackage
+  /** `_rev` before this write. */
+  readonly rev: string
+  /** This write created the package (a first publish): the writer is its only maintainer. */
+  readonly created: boolean
+  /** Maintainer user names before this write, sorted. */
+  readonly maintainers: readonly string[]
+  /**
+   * Refuses the write unless the writer maintains the package (always passes for a package this
+   * write created, and in open mode). Called by the write path before the mutation, unless the
+   * write is `maintainers: 'by-change'`.
+   * @throws RegistryError FORBIDDEN
+   */
+  requireMaintainer(): void
+}
+
+/** What a mutation did. */
+export interface Mutation<T> {
+  /** False when nothing changed (an idempotent retry): no `_rev` bump, no change-feed row. */
+  changed: boolean
+  /** The package is gone (a whole unpublish): the change-feed row says `deleted`. */
+  deleted?: boolean
+  /** The mutation's own answer (e.g. the dist-tags after a dist-tag write). */
+  value: T
+}
+
+/** Answer of a write. */
+export interface WriteResult<T> {
+  /** `_rev` after the write (unchanged when nothing changed). */
+  rev: string
+  changed: boolean
+  value: T
+}
+
+/** How one write runs. */
+export interface WriteOptions<P> {
+  op: WriteOp
+  /** `_rev` the client claims (URL `-rev/<rev>`): checked against the locked row, 409 when it differs. */
+  rev?: string | undefined
+  /** A publish: create the package row when the name is new (otherwise an unknown name is 404). */
+  create?: boolean
+  /**
+   * `required` (default): only maintainers may make this write, checked before the mutation.
+   * `by-change`: the mutation calls `requireMaintainer` for the changes that need it; a star
+   * (the caller's own entry in `users`) does not, as on the public registry.
+   */
+  maintainers?: 'required' | 'by-change'
+  /** Runs after the access checks and before the transaction; its result is the mutation's second argument. */
+  prepare?: (writer: string) => Promise<P>
+}
+
+/** Told about every committed write that changed something. */
+export type WriteListener = (name: string, e: { op: WriteOp; rev: string; created: boolean; deleted: boolean }) => void
+
+/** Where the write path logs (a pino logger fits). */
+export interface WriteLog {
+  info(obj: object, msg: string): void
+}
+
+/** What the write path needs. */
+export interface WritePathDeps {
+  store: PackageStore
+  access: AccessPolicy
+  gate: ReadGate
+  log?: WriteLog | undefined
+}
+
+/** The registry's one write path. */
+export class WritePath {
+  private readonly listeners: WriteListener[] = []
+
+  constructor(private readonly d: WritePathDeps) {}
+
+  /** Adds a listener, called after each commit that changed a package, in the order added. */
+  onCommit(listener: WriteListener): void {
+    this.listeners.push(listener)
+  }
+
+  /**
+   * Runs one write of package `name` (see the file comment for the steps).
+   * @param fn the mutation: reads and writes through `w.tx` only
+   * @throws RegistryError UNAUTHENTICATED, FORBIDDEN (read-only token, `publish` rule, not a
+   *   maintainer), NOT_FOUND (unknown or unreadable name), REV_CONFLICT, and whatever `prepare`
+   *   or `fn` throw
+   */
+  async write<P, T>(
+    name: string,
+    principal: Principal,
+    opts: WriteOptions<P>,
+    fn: (w: WriteContext, prepared: P) => Promise<Mutation<T>>,
+  ): Promise<WriteResult<T>> {
+    const { access } = this.d
+    const writer = access.writer(principal)
+    await this.d.gate.admit(name, principal)
+    access.requirePublish(name, principal)
+    const prepared = (opts.prepare ? await opts.prepare(writer) : undefined) as P
+    const now = new Date().toISOString()
+    let created = false
+    let deleted = false
+    const result = await this.d.store.transaction(async (tx): Promise<WriteResult<T>> => {
+      let pkg = await tx.getPackage(name)
+      if (!pkg) {
+        if (!opts.create) throw notFound()
+        // A concurrent publish of the same new name (PostgreSQL) may win: then this one is an ordinary write.
+        created = await tx.insertPackage(name, now)
+        if (created) await tx.setMaintainers(name, [writer])
+        pkg = await tx.getPackage(name)
+        if (!pkg) throw new Error(`package row of ${name} missing right after its insert`)
+      }
+      const rev = revOf({ pkg })
+      if (opts.rev !== undefined && opts.rev !== rev) throw revConflict()
+      const maintainers = created ? [writer] : await tx.getMaintainers(name)
+      const w: WriteContext = {
+        tx,
+        name,
+        writer,
+        now,
+        pkg,
+        rev,
+        created,
+        maintainers,
+        requireMaintainer: () => {
+          if (!created) access.requireMaintainer(writer, name, maintainers)
+        },
+      }
+      if (opts.maintainers !== 'by-change') w.requireMaintainer()
+      const m = await fn(w, prepared)
+      if (!m.changed) return { rev, changed: false, value: m.value }
+      deleted = m.deleted === true
+      return { rev: await tx.bumpRev(name, now, deleted), changed: true, value: m.value }
+    })
+    if (result.changed) {
+      for (const l of this.listeners) l(name, { op: opts.op, rev: result.rev, created, deleted })
+    }
+    this.d.log?.info({ op: opts.op, pkg: name, user: writer, rev: result.rev, changed: result.changed }, 'package write')
+    return result
+  }
+}
