@@ -20,7 +20,7 @@ export function distTagRoutes(app: FastifyInstance, ctx: RouteContext): void {
 function distTagRoute(app: FastifyInstance, ctx: RouteContext): void {
   const { registry } = ctx
   app.route({
-    method: ['GET', 'PUT', 'DELETE', 'POST'],
+    method: ['GET', 'HEAD', 'PUT', 'DELETE', 'POST'],
     url: '/-/package/*',
     handler: async (req, reply) => {
       const tail = (req.params as { '*': string })['*']
@@ -28,7 +28,7 @@ function distTagRoute(app: FastifyInstance, ctx: RouteContext): void {
       if (!parsed || parsed.rest[0] !== 'dist-tags' || parsed.rest.length > 2) throw notFound()
       const { name } = parsed
       const tag = parsed.rest[1]
-      if (req.method === 'GET' && tag === undefined) return reply.send(await registry.distTags(name, ctx.caller(req)))
+      if ((req.method === 'GET' || req.method === 'HEAD') && tag === undefined) return reply.send(await registry.distTags(name, ctx.caller(req)))
       if (tag === undefined) throw notFound()
       const principal = await ctx.principal(req)
       if (req.method === 'PUT' || req.method === 'POST') {
