@@ -101,7 +101,8 @@ export function isEmpty(plan: UpdatePlan): boolean {
 export async function applyUpdate(w: WriteContext, body: Record<string, unknown>): Promise<Mutation<undefined>> {
   const { tx, name } = w
   const rows = isObject(body.versions) ? (await tx.listVersions(name)).filter((v) => v.unpublished === null) : undefined
-  const live = rows?.map((r) => ({ version: r.version, deprecated: (JSON.parse(r.manifest) as Manifest).deprecated }))
+  // A manifest published with `"deprecated": ""` is not deprecated (npm's own reading of "").
+  const live = rows?.map((r) => ({ version: r.version, deprecated: (JSON.parse(r.manifest) as Manifest).deprecated || undefined }))
   const stars = isObject(body.users) ? await tx.getStars(name) : undefined
   const plan = diffUpdate({ rev: w.rev, maintainers: w.maintainers, ...(live ? { live } : {}), ...(stars ? { stars } : {}) }, body, w.writer)
   if (needsMaintainer(plan)) w.requireMaintainer()

@@ -71,16 +71,26 @@ export type CacheLookup =
   | { kind: 'ok'; entry: CachedPackument; stale: boolean }
   | { kind: 'not-found' }
 
+/** A remembered 404 of an uplink. */
 interface NotFoundSlot {
-  until: number
+  notFound: true
 }
 type Slot = CachedPackument | NotFoundSlot
 
 const NOT_FOUND: CacheLookup = { kind: 'not-found' }
+const NOT_FOUND_SLOT: NotFoundSlot = { notFound: true }
 /** Longest time an uplink's 404 is remembered, ms (never longer than the uplink's maxage). */
 export const NOT_FOUND_TTL = 30_000
 
-const isNotFound = (s: Slot): s is NotFoundSlot => 'until' in s
+const isNotFound = (s: Slot): s is NotFoundSlot => 'notFound' in s
+
+/** What a load of one key needs (lru-cache's fetch `context`). */
+interface LoadContext {
+  name: string
+  up: Uplink
+  /** A forced revalidation (a tarball missing from the copy): do not serve the durable copy unasked. */
+  revalidate: boolean
+}
 
 /** Options of the cache. */
 export interface UplinkCacheOptions {
@@ -88,22 +98,37 @@ export interface UplinkCacheOptions {
   maxBytes?: number
 }
 
-/** The cache of every uplink's packuments. */
+/**
+ * The cache of every uplink's packuments: an lru-cache `fetch()` cache, keyed by uplink and name.
+ * Each entry lives `maxage` (a 404 at most `NOT_FOUND_TTL`); a stale entry is returned at once
+ * while lru-cache refreshes it in the background (`allowStale`), one refresh per key at a time,
+ * and a refresh that fails leaves the stale entry in place (`allowStaleOnFetchRejection`).
+ */
 export class UplinkCache {
-  private readonly entries: LRUCache<string, Slot>
-  /** Loads and forced revalidations that callers wait for, per uplink and name. */
-  private readonly inflight = new Map<string, Promise<CacheLookup>>()
-  /** Background refreshes, per uplink and name. */
-  private readonly refreshing = new Map<string, Promise<void>>()
+  private readonly entries: LRUCache<string, Slot, LoadContext>
+  /** Loads in flight (to wait for at close; lru-cache itself coalesces them per key). */
+  private readonly pending = new Set<Promise<unknown>>()
 
   constructor(
     private readonly store: UplinkCacheStore,
     private readonly log: UplinkLog,
     opts: UplinkCacheOptions = {},
   ) {
-    this.entries = new LRUCache({
+    this.entries = new LRUCache<string, Slot, LoadContext>({
       maxSize: opts.maxBytes ?? 128 * 1024 * 1024,
       sizeCalculation: (s) => (isNotFound(s) ? 64 : s.text.length + s.tarballs.size * 256 + 512),
+      allowStale: true,
+      noDeleteOnStaleGet: true,
+      allowStaleOnFetchRejection: true,
+      fetchMethod: (key, stale, { context, options }) => {
+        const p = this.load(key, context, stale, options)
+        this.pending.add(p)
+        void p.then(
+          () => this.pending.delete(p),
+          () => this.pending.delete(p),
+        )
+        return p
+      },
     })
   }
 
@@ -112,22 +137,22 @@ export class UplinkCache {
    * @param o.revalidate ask the uplink now even when the copy is fresh (a tarball missing from it)
    * @throws UplinkError when nothing is cached and the uplink fails
    */
-  packument(name: string, up: Uplink, o: { revalidate?: boolean } = {}): Promise<CacheLookup> {
+  async packument(name: string, up: Uplink, o: { revalidate?: boolean } = {}): Promise<CacheLookup> {
     const key = `${up.name}\u0000${name}`
-    const slot = this.entries.get(key)
-    if (slot && !o.revalidate) {
-      if (isNotFound(slot)) {
-        if (Date.now() < slot.until) return Promise.resolve(NOT_FOUND)
-      } else {
-        return Promise.resolve(this.serve(key, slot, up))
-      }
-    }
-    let p = this.inflight.get(key)
-    if (!p) {
-      p = this.load(key, name, up, slot && !isNotFound(slot) ? slot : undefined, o.revalidate === true).finally(() => this.inflight.delete(key))
-      this.inflight.set(key, p)
-    }
-    return p
+    const revalidate = o.revalidate === true
+    // An expired 404 is asked again and waited for: a failure then is the caller's, not a stale 404.
+    const current = this.entries.peek(key, { allowStale: true })
+    const entry = current !== undefined && !isNotFound(current)
+    const slot = await this.entries.fetch(key, {
+      context: { name, up, revalidate },
+      forceRefresh: revalidate,
+      allowStale: !revalidate && (current === undefined || entry),
+      // Only an entry is something to fall back on; with none, the uplink's failure is the answer.
+      allowStaleOnFetchRejection: entry,
+    })
+    if (!slot || isNotFound(slot)) return NOT_FOUND
+    const fresh = Date.now() - slot.fetchedAt < up.maxage
+    return { kind: 'ok', entry: slot, stale: !fresh && slot.failedAt > slot.fetchedAt }
   }
 
   /**
@@ -135,50 +160,58 @@ export class UplinkCache {
    * else `undefined`; never asks the uplink or the store. For the fast path (fast-path.ts).
    */
   peekFresh(name: string, up: Uplink): CachedPackument | undefined {
-    const slot = this.entries.get(`${up.name}\u0000${name}`)
+    const slot = this.entries.get(`${up.name}\u0000${name}`, { allowStale: true })
     if (!slot || isNotFound(slot) || Date.now() - slot.fetchedAt >= up.maxage) return undefined
     return slot
   }
 
-  /** Waits for background refreshes (call before closing the store). */
+  /** Waits for loads and background refreshes (call before closing the store). */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.refreshing.values(), ...this.inflight.values()])
+    await Promise.allSettled([...this.pending])
   }
 
-  /** A cached copy: fresh as is; stale served at once while a refresh starts. */
-  private serve(key: string, entry: CachedPackument, up: Uplink): CacheLookup {
-    if (Date.now() - entry.fetchedAt < up.maxage) return { kind: 'ok', entry, stale: false }
-    this.refresh(key, entry, up)
-    return { kind: 'ok', entry, stale: entry.failedAt > entry.fetchedAt }
+  /** Milliseconds an entry has left within its uplink's `maxage` (at least 1: then it is stale). */
+  private ttlOf(entry: CachedPackument, up: Uplink): number {
+    return Math.max(1, Math.round(up.maxage - (Date.now() - entry.fetchedAt)))
   }
 
-  private async load(key: string, name: string, up: Uplink, prev: CachedPackument | undefined, revalidate: boolean): Promise<CacheLookup> {
-    let entry = prev
-    if (!entry) {
+  /**
+   * lru-cache's `fetchMethod`. Cold (nothing in memory): the durable copy is served as it is,
+   * refreshed right after when past `maxage`; without one, the uplink is asked. Warm (`stale` is
+   * the entry being refreshed): the uplink is asked conditionally. A failure with an entry to fall
+   * back on marks it failed (the Warning header) and, warm, rejects, so lru-cache keeps it.
+   */
+  private async load(key: string, ctx: LoadContext, stale: Slot | undefined, options: { ttl?: number }): Promise<Slot> {
+    const { name, up } = ctx
+    let prev = stale && !isNotFound(stale) ? stale : undefined
+    if (!stale) {
       const row = await this.store.getCachedPackument(name, up.name)
-      entry = row && this.fromRow(row)
-      if (entry) {
-        this.entries.set(key, entry)
-        if (!revalidate) return this.serve(key, entry, up)
+      prev = row && this.fromRow(row)
+      if (prev && !ctx.revalidate) {
+        options.ttl = this.ttlOf(prev, up)
+        if (Date.now() - prev.fetchedAt >= up.maxage) this.refreshSoon(key, ctx)
+        return prev
       }
     }
     try {
-      return await this.fetch(key, name, up, entry)
+      const r = await up.fetchPackument(name, { etag: prev?.etag, lastModified: prev?.lastModified })
+      const slot = await this.apply(name, up, prev, r)
+      options.ttl = isNotFound(slot) ? Math.max(1, Math.min(up.maxage, NOT_FOUND_TTL)) : this.ttlOf(slot, up)
+      // Logged once the durable half holds the answer (the memory half takes it as this returns).
+      this.log.info({ uplink: up.name, pkg: name, result: r.kind, conditional: prev !== undefined }, 'uplink packument fetched')
+      return slot
     } catch (e) {
-      if (!entry) throw e
-      this.failed(entry, e)
-      return { kind: 'ok', entry, stale: true }
+      if (!prev) throw e
+      this.failed(prev, e)
+      if (stale) throw e
+      options.ttl = this.ttlOf(prev, up)
+      return prev
     }
   }
 
-  private refresh(key: string, entry: CachedPackument, up: Uplink): void {
-    if (this.refreshing.has(key)) return
-    const p = this.fetch(key, entry.name, up, entry).then(
-      () => undefined,
-      (e: unknown) => this.failed(entry, e),
-    )
-    this.refreshing.set(key, p)
-    void p.finally(() => this.refreshing.delete(key))
+  /** Starts a background refresh of `key` once the current load has put its answer in the cache. */
+  private refreshSoon(key: string, ctx: LoadContext): void {
+    setImmediate(() => void this.entries.fetch(key, { context: { ...ctx, revalidate: false }, forceRefresh: true, allowStale: true }))
   }
 
   private failed(entry: CachedPackument, e: unknown): void {
@@ -190,32 +223,22 @@ export class UplinkCache {
     else this.log.warn(fields, 'uplink failed: serving the cached packument')
   }
 
-  /** Asks the uplink (conditionally when `prev` is given) and updates both halves of the cache. */
-  private async fetch(key: string, name: string, up: Uplink, prev: CachedPackument | undefined): Promise<CacheLookup> {
-    const r = await up.fetchPackument(name, { etag: prev?.etag, lastModified: prev?.lastModified })
-    const result = await this.apply(key, name, up, prev, r)
-    // Logged once both halves of the cache hold the answer.
-    this.log.info({ uplink: up.name, pkg: name, result: r.kind, conditional: prev !== undefined }, 'uplink packument fetched')
-    return result
-  }
-
-  private async apply(key: string, name: string, up: Uplink, prev: CachedPackument | undefined, r: PackumentFetch): Promise<CacheLookup> {
+  /** Applies an uplink's answer to the durable half; returns the slot for the memory half. */
+  private async apply(name: string, up: Uplink, prev: CachedPackument | undefined, r: PackumentFetch): Promise<Slot> {
     const now = Date.now()
     if (r.kind === 'not-modified') {
       if (!prev) throw new UplinkError(up.name, 'invalid', `uplink "${up.name}" answered 304 to an unconditional request`)
       prev.fetchedAt = now
       await this.durably(() => this.store.touchCachedPackument(name, up.name, new Date(now).toISOString()), prev)
-      return { kind: 'ok', entry: prev, stale: false }
+      return prev
     }
     if (r.kind === 'not-found') {
-      this.entries.set(key, { until: now + Math.min(up.maxage, NOT_FOUND_TTL) })
       if (prev) await this.durably(() => this.store.deleteCachedPackument(name, up.name), prev)
-      return NOT_FOUND
+      return NOT_FOUND_SLOT
     }
     const parsed = parseUplinkPackument(name, r.text)
     if ('problem' in parsed) throw new UplinkError(up.name, 'invalid', `uplink "${up.name}" sent an unusable packument for "${name}": ${parsed.problem}`)
     const entry = this.build(name, up.name, r.text, parsed.doc, r.etag, r.lastModified, now)
-    this.entries.set(key, entry)
     await this.durably(
       () =>
         this.store.putCachedPackument({
@@ -228,7 +251,7 @@ export class UplinkCache {
         }),
       entry,
     )
-    return { kind: 'ok', entry, stale: false }
+    return entry
   }
 
   /** Runs a store write; a failure is logged (the memory copy still serves). */
