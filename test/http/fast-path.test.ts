@@ -13,6 +13,7 @@ import { request, type IncomingHttpHeaders } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
 import { addUser } from '../helpers/accounts.js'
+import { captureLog, type LogLine } from '../helpers/log-capture.js'
 import { startPier, type TestPier } from '../helpers/pier.js'
 import { publishBody } from '../helpers/publish-body.js'
 
@@ -97,7 +98,7 @@ void describe('fast path', () => {
     token = await addUser(base, 'alice')
     await publish(base, token, { name: 'fp-local', version: '1.0.0' })
     await publish(base, token, { name: '@closed/fp-secret', version: '1.0.0' })
-    assert.ok(pier.pier.app.fastPath, 'on while requests are not logged')
+    assert.ok(pier.pier.app.fastPath, 'the fast path is on')
   })
   after(async () => {
     await pier?.close()
@@ -200,5 +201,44 @@ void describe('fast path', () => {
     const before = hits()
     for (let i = 0; i < 3; i++) assert.equal((await raw(base, tgz)).status, 410)
     assert.equal(hits(), before)
+  })
+})
+
+void describe('fast path with request logging on (logger.level info, the default)', () => {
+  let pier: TestPier
+  const log = captureLog('info')
+  const hits = (): number => pier.pier.app.fastPath.hits
+  /** The request line logged for the response with this request id. */
+  const lineOf = (id: string): Promise<LogLine> => log.waitFor((l) => l.msg === 'request' && l.reqId === id)
+
+  before(async () => {
+    pier = await startPier({}, { logger: log.logger })
+    const token = await addUser(pier.url, 'logger')
+    await publish(pier.url, token, { name: 'fp-logged', version: '1.0.0' })
+  })
+  after(async () => {
+    await pier?.close()
+  })
+
+  void test('a fast-path answer is logged with the same fields as a routed one', async () => {
+    const headers = { ...NPM_HEADERS, 'npm-scope': '@acme', 'user-agent': 'npm/11.19.1 node/v20.20.2 linux x64 workspaces/false ci/github-actions' }
+    for (const path of ['/fp-logged', '/fp-logged/-/fp-logged-1.0.0.tgz']) {
+      await raw(pier.url, path, headers)
+      const before = hits()
+      const fast = await raw(pier.url, path, headers)
+      assert.equal(hits(), before + 1, `GET ${path} takes the fast path at level info`)
+      const routed = await raw(pier.url, `${path}?via=route`, headers)
+      assert.equal(hits(), before + 1)
+      const a = await lineOf(String(fast.headers['x-request-id']))
+      const b = await lineOf(String(routed.headers['x-request-id']))
+      const fields = (l: LogLine): Record<string, unknown> => {
+        const { time: _t, ms: _ms, reqId: _r, url: _u, pid: _p, hostname: _h, ...rest } = l
+        return rest
+      }
+      assert.deepEqual(fields(a), fields(b))
+      assert.deepEqual(fields(a), { level: 30, msg: 'request', method: 'GET', status: 200, npmCommand: 'install', npmScope: '@acme', ci: 'github-actions', ip: '127.0.0.1' })
+      assert.equal(a.url, path)
+      assert.equal(typeof a.ms, 'number')
+    }
   })
 })
