@@ -1,12 +1,14 @@
 /**
  * The `pier` command: `pier start`, `pier user add NAME`, `pier token create NAME`, `pier migrate`,
- * `pier gc`. Every command takes `--config PATH` (or `PIER_CONFIG`) and the `pier_*` environment
- * overrides.
+ * `pier gc`, `pier config`. Every command reads the rc-style files (config/load.ts), takes
+ * `--config PATH` (or `PIER_CONFIG`) and the `pier_*` environment overrides, and prints the
+ * configuration's warnings to stderr as `pier: warning: …` (stdout stays the command's output).
  */
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
 import { createPier } from '../app.js'
 import { ConfigError, loadConfig } from '../config/load.js'
+import { CONFIG_HELP, configJson, configText } from './config.js'
 import { RegistryError } from '../registry/errors.js'
 import { GcRefusedError } from '../ops/gc.js'
 import { DEFAULT_GRACE_MS, parseGrace, reportJson, runGc, summaryLine, UsageError } from './gc.js'
@@ -27,10 +29,14 @@ Usage:
                                               seconds). Safe while nodes serve, if DURATION is longer
                                               than any publish takes (so not 0s then). --dry-run
                                               deletes nothing; --json prints the report as JSON
+  pier config [--config FILE] [--json]        print the merged configuration, secrets masked, and
+                                              where each key came from (pier config --help)
   pier --help                                 this text
 
-Configuration: --config FILE, else $PIER_CONFIG, else ./config.yaml when present.
-Environment overrides: pier_server__port=4000 or PIER_SERVER__PORT=4000 (rc style).
+Configuration (rc style, lowest precedence first): /etc/pier/config, /etc/pierrc,
+~/.config/pier/config, ~/.config/pier, ~/.pier/config, ~/.pierrc, the nearest .pierrc from the
+working folder up, then --config FILE, else $PIER_CONFIG, else ./config.yaml when present; JSON,
+INI or YAML. Environment overrides: pier_server__port=4000 or PIER_SERVER__PORT=4000.
 `
 
 async function readPassword(): Promise<string> {
@@ -60,11 +66,22 @@ async function main(argv: string[]): Promise<number> {
     },
   })
   const [cmd, sub, arg] = positionals
+  if (values.help && cmd === 'config') {
+    process.stdout.write(CONFIG_HELP)
+    return 0
+  }
   if (values.help || cmd === undefined || cmd === 'help') {
     process.stdout.write(HELP)
     return cmd === undefined && !values.help ? 1 : 0
   }
-  const { config } = loadConfig({ file: values.config })
+  const loaded = loadConfig({ file: values.config })
+  for (const w of loaded.warnings) process.stderr.write(`pier: warning: ${w}\n`)
+  const { config } = loaded
+
+  if (cmd === 'config' && sub === undefined) {
+    process.stdout.write(values.json ? configJson(loaded) : configText(loaded))
+    return 0
+  }
 
   if (cmd === 'start') {
     const pier = await createPier(config)

@@ -3,17 +3,27 @@
  * `logger.level`, `settings.allow_previous_version`, `auth.type`, `storage.type`,
  * `storage.local.path`, `storage.s3.*`) and adds `url`, `max_body_size` and `auth.local`.
  */
+import bytes from 'bytes'
 import { z } from 'zod'
 import { AuditSchema, PackagesSchema, PrivateScopesSchema, UplinksSchema } from './uplinks.js'
 
-/** Parses `50mb`, `512kb`, `1gb` or a number of bytes. */
+/** Units `parseSize` accepts, as the `bytes` package spells them (1024-based). */
+const SIZE_UNITS: Record<string, string> = { b: '', k: 'kb', kb: 'kb', m: 'mb', mb: 'mb', g: 'gb', gb: 'gb' }
+
+/**
+ * Parses a size for `max_body_size`: a number of bytes (`4096`, `'4096'`, `'7 b'`), or a number with
+ * a 1024-based unit `kb`/`k`, `mb`/`m`, `gb`/`g` in any case (`512kb`, `50mb`, `1.5k`, `2g`),
+ * computed by the `bytes` package (`bytes.parse`) and rounded down.
+ * @returns bytes
+ * @throws Error `invalid size "…" (use bytes or e.g. 50mb)` for anything else (no sign, no `tb`)
+ */
 export function parseSize(v: string | number): number {
   if (typeof v === 'number') return v
   const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$/i.exec(v)
-  if (!m) throw new Error(`invalid size "${v}" (use bytes or e.g. 50mb)`)
-  const unit = (m[2] ?? 'b').toLowerCase()
-  const mult = unit.startsWith('g') ? 1024 ** 3 : unit.startsWith('m') ? 1024 ** 2 : unit.startsWith('k') ? 1024 : 1
-  return Math.floor(Number(m[1]) * mult)
+  // bytes.parse alone would take `-1mb`, `1tb` and, through parseInt, `12abc`: only the forms above reach it.
+  const n = m?.[1] === undefined ? null : bytes.parse(`${m[1]}${SIZE_UNITS[(m[2] ?? 'b').toLowerCase()] ?? ''}`)
+  if (n === null || !Number.isFinite(n)) throw new Error(`invalid size "${v}" (use bytes or e.g. 50mb)`)
+  return Math.floor(n)
 }
 
 const size = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {

@@ -12,16 +12,24 @@
  *
  * Durations are milliseconds, or a number with a unit (`500ms`, `30s`, `2m`, `1h`, `1d`).
  */
+import ms from 'ms'
 import { z } from 'zod'
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
-/** Parses `30s`, `2m`, `1h`, `1d`, `500ms` or a number of milliseconds. */
+/**
+ * Parses a duration: a number of milliseconds (`1500`, `'1500'`), or a number with a unit `ms`, `s`,
+ * `m`, `h` or `d` in any case (`500ms`, `30s`, `1.5h`, `2m`, `1d`), computed by the `ms` package and
+ * rounded to whole milliseconds.
+ * @returns milliseconds
+ * @throws Error `invalid duration "…" (use milliseconds or e.g. 30s, 2m, 1h)` for anything else
+ *   (no sign, none of ms's other units such as `w`, `y` or `hours`)
+ */
 export function parseDuration(v: string | number): number {
   if (typeof v === 'number') return v
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(v)
-  if (!m) throw new Error(`invalid duration "${v}" (use milliseconds or e.g. 30s, 2m, 1h)`)
-  return Math.round(Number(m[1]) * (UNITS[(m[2] ?? 'ms').toLowerCase()] ?? 1))
+  // ms alone would also take `-5s`, `.5s`, `2 weeks`: only the forms above reach it.
+  const n = m?.[1] === undefined ? undefined : (ms(`${m[1]}${(m[2] ?? 'ms').toLowerCase()}` as ms.StringValue) as number | undefined)
+  if (n === undefined || !Number.isFinite(n)) throw new Error(`invalid duration "${v}" (use milliseconds or e.g. 30s, 2m, 1h)`)
+  return Math.round(n)
 }
 
 const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {

@@ -16,7 +16,8 @@ export function loadConfigFile(config: Record<string, unknown>, env: NodeJS.Proc
   const d = tempDir('pier-config-')
   dirs.push(d)
   writeFileSync(join(d, 'pier.json'), JSON.stringify(config))
-  return loadConfig({ file: 'pier.json', env, cwd: d }).config
+  // home and etc inside the temp folder: no rc file of this machine's user or /etc is read.
+  return loadConfig({ file: 'pier.json', env, cwd: d, home: d, etc: d }).config
 }
 
 /** Asserts `fn` throws a ConfigError whose message matches every pattern. */

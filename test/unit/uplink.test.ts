@@ -86,7 +86,7 @@ describe('uplink configuration', () => {
         '',
       ].join('\n'),
     )
-    const { config } = loadConfig({ file: 'c.yaml', cwd: d, env: {} })
+    const { config } = loadConfig({ file: 'c.yaml', cwd: d, env: {}, home: '', etc: '/nonexistent-etc' })
     assert.deepEqual(config.uplinks?.up, {
       url: 'http://127.0.0.1:9/',
       timeout: 30_000,
@@ -99,17 +99,17 @@ describe('uplink configuration', () => {
     assert.deepEqual(config.packages?.['**'], { access: ['$all'], publish: ['$authenticated'], proxy: ['up'], proxy_mode: 'proxy' })
     assert.deepEqual(config.packages?.['@corp/*']?.proxy, [])
     assert.deepEqual(config.private_scopes, ['@corp'])
-    assert.equal(loadConfig({ cwd: dir(), env: {} }).config.uplinks, undefined, 'absent: the default uplink is decided at start')
+    assert.equal(loadConfig({ cwd: dir(), env: {}, home: '', etc: '/nonexistent-etc' }).config.uplinks, undefined, 'absent: the default uplink is decided at start')
     const bad = dir()
     writeFileSync(join(bad, 'c.json'), JSON.stringify({ uplinks: { up: { url: 'http://127.0.0.1:9/', maxage: 'soon' } } }))
-    assert.throws(() => loadConfig({ file: 'c.json', cwd: bad, env: {} }), (e: unknown) => e instanceof ConfigError && /uplinks\.up\.maxage/.test(e.message))
+    assert.throws(() => loadConfig({ file: 'c.json', cwd: bad, env: {}, home: '', etc: '/nonexistent-etc' }), (e: unknown) => e instanceof ConfigError && /uplinks\.up\.maxage/.test(e.message))
     writeFileSync(join(bad, 'c.json'), JSON.stringify({ uplinks: { up: { url: 'http://127.0.0.1:9/', auth: { type: 'bearer' } } } }))
-    assert.throws(() => loadConfig({ file: 'c.json', cwd: bad, env: {} }), /exactly one of token and token_env/)
+    assert.throws(() => loadConfig({ file: 'c.json', cwd: bad, env: {}, home: '', etc: '/nonexistent-etc' }), /exactly one of token and token_env/)
   })
 
   test('the default uplink comes from npm, unless npm points at this Pier; {} turns proxying off', async () => {
     const log = captureLog()
-    const base = loadConfig({ cwd: dir(), env: {} }).config
+    const base = loadConfig({ cwd: dir(), env: {}, home: '', etc: '/nonexistent-etc' }).config
     const fromNpm = await openUplinks(base, log.logger, async () => 'http://127.0.0.1:4873/')
     assert.deepEqual([...fromNpm.keys()], ['default'])
     const self = await openUplinks({ ...base, server: { ...base.server, port: 4873 } }, log.logger, async () => 'http://localhost:4873/')
