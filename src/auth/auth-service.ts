@@ -1,6 +1,6 @@
 /**
  * Local users and tokens: the legacy CouchDB login (`PUT /-/user/org.couchdb.user:NAME`), bearer
- * and Basic authentication of requests, and npm's token API (REGISTRY-API.md §1).
+ * and Basic authentication of requests, and npm's token API (docs/protocol.md §1).
  */
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'

@@ -1,6 +1,6 @@
 /**
  * Bearer tokens. A token is `pier_` + 32 random bytes (base64url); only its sha512 hex is stored,
- * which is also npm's token `key` (REGISTRY-API.md §1.7).
+ * which is also npm's token `key` (docs/protocol.md §1.7).
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { BlockList, isIP } from 'node:net'

@@ -1,5 +1,5 @@
 /**
- * Parses package URLs (REGISTRY-API.md §0.1): the name may be `name`, `@scope%2fname`
+ * Parses package URLs (docs/protocol.md §0.1): the name may be `name`, `@scope%2fname`
  * (any case of `%2f`), `@scope/name` or `%40scope%2fname`; then an optional tail:
  * `/<version|tag>`, `/-/<file>.tgz`, `/-rev/<rev>`, `/-/<file>.tgz/-rev/<rev>`.
  */

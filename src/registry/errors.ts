@@ -1,6 +1,6 @@
 /**
  * Typed registry errors. Domain code throws these; only `http/errors.ts` maps them to an HTTP
- * status and npm's `{ "error": "..." }` body (npm prints `body.error`, see REGISTRY-API.md §0.3).
+ * status and npm's `{ "error": "..." }` body (npm prints `body.error`, see docs/protocol.md §0.3).
  */
 
 /** Stable machine-readable error codes, one per failure a client can react to. */

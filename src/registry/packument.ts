@@ -79,7 +79,7 @@ export function buildPackument(state: StoredPackument, baseUrl: string): Packume
   return doc
 }
 
-/** The abbreviated document derived from a full one (REGISTRY-API.md §2.1 "corgi"). */
+/** The abbreviated document derived from a full one (docs/protocol.md §2.1 "corgi"). */
 export function abbreviate(doc: Packument): AbbreviatedPackument {
   const versions: AbbreviatedPackument['versions'] = {}
   for (const [v, m] of Object.entries(doc.versions)) {

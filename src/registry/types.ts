@@ -1,5 +1,5 @@
 /**
- * The documents of the npm registry protocol (REGISTRY-API.md §2): packument, manifest, dist.
+ * The documents of the npm registry protocol (docs/protocol.md §2): packument, manifest, dist.
  * "packument" is the whole document of a package; "manifest" is one entry of its `versions`.
  */
 
@@ -32,7 +32,7 @@ export interface Person {
   email?: string
 }
 
-/** The full packument (REGISTRY-API.md §2.1). */
+/** The full packument (docs/protocol.md §2.1). */
 export interface Packument {
   _id: string
   _rev: string

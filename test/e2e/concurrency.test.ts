@@ -13,7 +13,7 @@ import { startPier, tempDir, type TestPier } from '../helpers/pier.js'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** A publish body (npm's wire format, REGISTRY-API.md §3.1) and the facts of its tarball. */
+/** A publish body (npm's wire format, docs/protocol.md §3.1) and the facts of its tarball. */
 interface Body {
   version: string
   json: string

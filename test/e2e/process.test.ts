@@ -20,7 +20,7 @@ type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-expl
 
 const sha512 = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`
 
-/** A publish body (npm's wire format, REGISTRY-API.md §3.1) and the facts of its tarball. */
+/** A publish body (npm's wire format, docs/protocol.md §3.1) and the facts of its tarball. */
 interface Body {
   version: string
   json: string

@@ -1,6 +1,6 @@
 /**
  * Accounts over HTTP for tests: a user created the way `npm adduser` does (the legacy CouchDB
- * call, REGISTRY-API.md §1), its password `<name>-pass-1`.
+ * call, docs/protocol.md §1), its password `<name>-pass-1`.
  */
 import assert from 'node:assert/strict'
 

@@ -1,5 +1,5 @@
 /**
- * Builds npm's publish wire body (REGISTRY-API.md §3.1) from a package.json object and files, with a
+ * Builds npm's publish wire body (docs/protocol.md §3.1) from a package.json object and files, with a
  * real gzipped tarball made by `tar` (root folder `package/`, as `npm pack` does). Tarballs are
  * deterministic (fixed mtime, portable headers): the same inputs give the same bytes.
  */

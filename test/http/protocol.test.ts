@@ -1,5 +1,5 @@
 /**
- * The npm registry wire protocol (REGISTRY-API.md §0–§4) over real HTTP against an in-process
+ * The npm registry wire protocol (docs/protocol.md §0–§4) over real HTTP against an in-process
  * Pier: accounts and tokens, publish and its refusals, packuments (full, abbreviated, ETag,
  * compression), manifests, tarballs, unpublish, dist-tags and search.
  */

@@ -1,5 +1,5 @@
 /**
- * Package URL parsing (REGISTRY-API.md §0.1): every spelling of a scoped name and every tail.
+ * Package URL parsing (docs/protocol.md §0.1): every spelling of a scoped name and every tail.
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'

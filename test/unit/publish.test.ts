@@ -1,5 +1,5 @@
 /**
- * planPublish: the checks on npm's publish body (REGISTRY-API.md §3.1), with real tarballs.
+ * planPublish: the checks on npm's publish body (docs/protocol.md §3.1), with real tarballs.
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'

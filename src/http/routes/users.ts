@@ -1,5 +1,5 @@
 /**
- * Account routes (REGISTRY-API.md §1): legacy login/adduser, whoami, logout, user documents,
+ * Account routes (docs/protocol.md §1): legacy login/adduser, whoami, logout, user documents,
  * profile, tokens; `POST /-/v1/login` answers 404 so npm falls back to the legacy prompts.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
