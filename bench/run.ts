@@ -5,7 +5,8 @@
  * Modes (`npm run bench -- --modes local,nginx,pg-s3,proxy,cluster`, or `BENCH_MODES=…`; default all,
  * nginx only when it is installed; always run in the order local, nginx, proxy, pg-s3, cluster):
  * - `local`: one Pier on SQLite + local disk (`dist/src/cli/main.js start`, 127.0.0.1, random port,
- *   log level warn, data in a temp folder); the harness seeds the corpus and measures everything.
+ *   log level warn unless PIER_BENCH_LOG_LEVEL says otherwise, data in a temp folder); the harness
+ *   seeds the corpus and measures everything.
  * - `nginx`: the local mode's corpus rendered to files and served by nginx
  *   (`../shared/bench/nginx-static.sh`), measured by the same harness in the same run: the physical
  *   limit on this machine today, which the proxy targets then use instead of the stored baseline.
@@ -43,6 +44,8 @@
  * BENCH_BIG_VERSIONS, BENCH_FIXTURE_DEPS, BENCH_AUTH_READS, BENCH_NOISE_MAX, BENCH_RETRIES, BENCH_QUIET_WAIT.
  * Quick smoke run: `BENCH_DURATION=3 BENCH_WARMUP=1 BENCH_INSTALL_RUNS=1 npm run bench`.
  * Extra node flags for every Pier (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): PIER_NODE_OPTIONS.
+ * `logger.level` of every Pier: PIER_BENCH_LOG_LEVEL (default warn; `info` measures Pier with its
+ * request log on, as the default configuration runs it).
  */
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -60,6 +63,8 @@ const HARNESS = resolve(ROOT, '../shared/bench')
 const BASELINE = join(HARNESS, 'baseline-2026-11-22/jwt')
 const env = process.env
 const num = (name: string, dflt: number): number => (env[name] ? Number(env[name]) : dflt)
+/** `logger.level` of every Pier the bench starts (PIER_BENCH_LOG_LEVEL; default warn: no request log lines). */
+const LOG_LEVEL = env.PIER_BENCH_LOG_LEVEL ?? 'warn'
 
 /** The setups `npm run bench` can measure, in the order they run. */
 export const MODES = ['local', 'nginx', 'proxy', 'pg-s3', 'cluster'] as const
@@ -143,14 +148,14 @@ async function modeNginx(run: Run, source: Service | undefined, keep: boolean): 
 
 /** Config of a Pier with SQLite + local disk and no uplinks (never the npm default registry). */
 function sqliteConfig(dataDir: string): Record<string, unknown> {
-  return { server: { host: '127.0.0.1', port: 0 }, logger: { level: 'warn' }, uplinks: {}, storage: { local: { path: dataDir } } }
+  return { server: { host: '127.0.0.1', port: 0 }, logger: { level: LOG_LEVEL }, uplinks: {}, storage: { local: { path: dataDir } } }
 }
 
 /** Config of a Pier node on PostgreSQL (`dbUrl`) + S3 (`s3`), no uplinks. */
 function pgS3Config(dataDir: string, dbUrl: string, s3: S3Settings): Record<string, unknown> {
   return {
     server: { host: '127.0.0.1', port: 0 },
-    logger: { level: 'warn' },
+    logger: { level: LOG_LEVEL },
     uplinks: {},
     storage: { type: 's3', local: { path: dataDir }, s3, meta: { type: 'postgres', url: dbUrl } },
   }
