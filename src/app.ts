@@ -65,6 +65,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     maxStalenessMs,
     rules,
     log: logger,
+    searchUplink: config.search.uplink,
     uplinks:
       uplinks.size > 0
         ? (shared) =>
@@ -77,6 +78,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
               log: logger,
               // Another node may publish a scope's first package: believe "not local" no longer than the staleness bound.
               localScopeTtlMs: maxStalenessMs || undefined,
+              searchTimeoutMs: config.search.timeout,
             })
         : undefined,
   })

@@ -5,7 +5,7 @@
  */
 import bytes from 'bytes'
 import { z } from 'zod'
-import { AuditSchema, PackagesSchema, PrivateScopesSchema, UplinksSchema } from './uplinks.js'
+import { AuditSchema, PackagesSchema, PrivateScopesSchema, SearchSchema, UplinksSchema } from './uplinks.js'
 
 /** Units `parseSize` accepts, as the `bytes` package spells them (1024-based). */
 const SIZE_UNITS: Record<string, string> = { b: '', k: 'kb', kb: 'kb', m: 'mb', mb: 'mb', g: 'gb', gb: 'gb' }
@@ -150,6 +150,7 @@ export const ConfigSchema = z
     packages: PackagesSchema.optional(),
     private_scopes: PrivateScopesSchema,
     audit: AuditSchema.optional(),
+    search: SearchSchema,
   })
   .strict()
 

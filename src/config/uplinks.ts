@@ -89,6 +89,14 @@ export const PackageRuleSchema = z
   .strict()
 
 export const UplinksSchema = z.record(z.string(), UplinkSchema)
+/**
+ * `npm search` through the uplinks: `uplink` (default true) also asks the first uplink the rules
+ * proxy to, within `timeout` (default 2s), and lists its hits after the local ones.
+ */
+export const SearchSchema = z
+  .object({ uplink: z.boolean().default(true), timeout: duration.default(2000) })
+  .strict()
+  .default({ uplink: true, timeout: 2000 })
 /** `npm audit`: the uplink its requests are forwarded to (default: the first uplink; `false`: none, 501). */
 export const AuditSchema = z.object({ uplink: z.union([z.string(), z.literal(false)]).optional() }).strict()
 export const PackagesSchema = z.record(z.string(), PackageRuleSchema)

@@ -94,6 +94,11 @@ export class PackageRules {
     return allows(this.match(name).publish, p)
   }
 
+  /** Every uplink some rule proxies to, each once, in rule order (the uplink a search asks first). */
+  proxiedUplinks(): string[] {
+    return [...new Set(this.compiled.flatMap(({ rule }) => rule.proxy))]
+  }
+
   /** Whether `name` is redirected to its uplink rather than proxied (before any guard). */
   redirects(name: string): boolean {
     return this.match(name).proxyMode === 'redirect'

@@ -15,6 +15,7 @@ import { AccessPolicy } from './access.js'
 import { tarballKey } from './blob-keys.js'
 import { addDistTag, checkTagName, removeDistTag } from './dist-tags.js'
 import { badRequest } from './errors.js'
+import { asPackageName } from './names.js'
 import { Packuments } from './packument.js'
 import { PackageRules } from './package-rules.js'
 import { applyPublish, planPublish, type StoredPlan } from './publish.js'
@@ -52,6 +53,8 @@ export interface RegistryOptions {
   uplinks?: ((shared: UplinkReadsShared) => UplinkReads) | undefined
   /** Where each committed write is logged. */
   log?: WriteLog | undefined
+  /** `search.uplink`: searches ask the uplinks too. */
+  searchUplink?: boolean
 }
 
 /** Answer of a write: the package's `_rev` afterwards. */
@@ -223,11 +226,44 @@ export class Registry {
     return this.packuments.distTags(name)
   }
 
-  /** Search (GET /-/v1/search): only packages the caller may read are counted and listed. */
+  /**
+   * Search (GET /-/v1/search): only packages the caller may read are counted and listed. With
+   * `searchUplink`, the uplink's hits follow the local ones (a local name always wins a clash; a
+   * name of the uplink's that is local here is left out), up to `size`.
+   */
   async search(q: SearchQuery, caller: Caller, baseUrl: string): Promise<SearchResult> {
     const visible = await this.gate.visibleTo(caller)
-    const { total, hits } = await this.store.search(searchWords(q.text), { size: q.size, from: q.from, visible })
-    return { total, objects: hits.map((h) => searchObject(h, baseUrl)) }
+    const [local, upstream] = await Promise.all([
+      this.store.search(searchWords(q.text), { size: q.size, from: q.from, visible }),
+      this.opts.searchUplink && this.uplinks ? this.uplinks.search(q) : undefined,
+    ])
+    const objects = local.hits.map((h) => searchObject(h, baseUrl))
+    if (!upstream) return { total: local.total, objects }
+    const seen = new Set(objects.map((o) => o.package.name))
+    for (const o of upstream.objects) {
+      const name = o.package.name
+      if (objects.length >= q.size) break
+      if (seen.has(name) || !visible(name) || (await this.packuments.state(name))) continue
+      seen.add(name)
+      objects.push(o)
+    }
+    return { total: local.total + upstream.total, objects }
+  }
+
+  /**
+   * The names of an audit request that may be sent to an uplink: proxied by their rule, not local,
+   * not in a private scope or a scope with a local package (a company's package names stay in).
+   * @returns a subset of `names`; empty without uplinks
+   */
+  async upstreamNames(names: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>()
+    if (!this.uplinks) return out
+    for (const name of new Set(names)) {
+      if (!asPackageName(name) || this.access.rules.uplinksFor(name).length === 0) continue
+      if ((await this.packuments.state(name)) || !(await this.uplinks.mayAsk(name))) continue
+      out.add(name)
+    }
+    return out
   }
 
   /** `npm stars USER`: the view rows of the packages `user` starred that the caller may read. */

@@ -7,6 +7,7 @@
  */
 import type { LRUCache } from 'lru-cache'
 import type { RenderedBody } from './render.js'
+import type { SearchObject, SearchQuery } from './search.js'
 import type { TarballData, TarballLookup } from './tarball.js'
 import type { Manifest } from './types.js'
 
@@ -46,6 +47,17 @@ export interface UplinkReads {
   redirect(name: string, path: string): Promise<string | undefined>
   /** Told after every local write of `name`: its scope is local from now on. */
   localWrite(name: string): void
+  /**
+   * Whether `name` (known not to be local) may be named to an uplink at all: its rule proxies it,
+   * and its scope is neither private nor has any local package (an audit body, a search query).
+   */
+  mayAsk(name: string): Promise<boolean>
+  /**
+   * Search on the uplink (`GET /-/v1/search` with the same text, size and from), answered from a
+   * short cache; hits whose names the rules would not proxy are left out. Never throws: an uplink
+   * that fails or is slow gives no hits (the local ones are served alone).
+   */
+  search(q: SearchQuery): Promise<{ objects: SearchObject[]; total: number }>
 }
 
 /** What the registry shares with its uplink reads. */

@@ -17,12 +17,13 @@ import { LRUCache } from 'lru-cache'
 import { cachedTarballKey } from '../registry/blob-keys.js'
 import { notFound, RegistryError } from '../registry/errors.js'
 import { expectedDigest, type ExpectedDigest } from '../registry/integrity.js'
-import { scopeOf } from '../registry/names.js'
+import { asPackageName, scopeOf } from '../registry/names.js'
 import { abbreviate } from '../registry/packument.js'
 import type { PackageRules } from '../registry/package-rules.js'
 import { renderBody, renderKey, type RenderedBody } from '../registry/render.js'
 import type { BlobStore } from '../registry/stores.js'
 import { SMALL_TARBALL, type TarballData, type TarballLookup } from '../registry/tarball.js'
+import type { SearchObject, SearchQuery } from '../registry/search.js'
 import type { Manifest, Packument } from '../registry/types.js'
 import type { PeekedTarball, UplinkReads, UplinkReadsShared } from '../registry/uplink-reads.js'
 import { rewritePackument, type UplinkTarball } from './rewrite.js'
@@ -38,6 +39,12 @@ const MAX_KEPT = 256 * 1024 * 1024
 const LOCAL_SCOPE_TTL = 10_000
 /** A tarball missing from a cached packument triggers a revalidation only if the copy is older, ms. */
 const MISSING_TARBALL_REVALIDATE = 10_000
+/** How long an uplink's search answer is reused, ms. */
+const SEARCH_TTL = 60_000
+/** How long a failed uplink search is not retried (searches are then answered locally), ms. */
+const SEARCH_FAILURE_TTL = 5_000
+/** A search's answer when the uplink has nothing (or is not asked). */
+const NO_HITS: { objects: SearchObject[]; total: number } = Object.freeze({ objects: [], total: 0 }) as { objects: SearchObject[]; total: number }
 
 /** Where a cached tarball comes from. */
 export interface CachedTarballSource {
@@ -62,6 +69,8 @@ export interface CachedPackagesDeps extends UplinkReadsShared {
   log: UplinkLog
   /** How long "this scope has no local package" is believed, ms (default 10 s; on a shared store, the staleness bound). */
   localScopeTtlMs?: number | undefined
+  /** How long a search may wait for the uplink, ms (`search.timeout`, default 2000). */
+  searchTimeoutMs?: number | undefined
 }
 
 /**
@@ -97,8 +106,62 @@ export class CachedPackages implements UplinkReads {
   private readonly answers = new WeakMap<UplinkTarball, CachedTarballAnswer>()
   /** Uplink tarball downloads in flight, by blob key: concurrent requests share one. */
   private readonly downloads = new Map<string, Promise<DownloadOutcome>>()
+  /** The uplink's search answers, by uplink, size, from and text (a failure is remembered briefly too). */
+  private readonly searches: LRUCache<string, { objects: SearchObject[]; total: number }, { uplink: Uplink; q: SearchQuery }>
 
-  constructor(private readonly d: CachedPackagesDeps) {}
+  constructor(private readonly d: CachedPackagesDeps) {
+    this.searches = new LRUCache({
+      max: 1000,
+      ttl: SEARCH_TTL,
+      fetchMethod: (_key, _stale, { context, options }) =>
+        this.askSearch(context.uplink, context.q).catch((e: unknown) => {
+          this.d.log.warn({ uplink: context.uplink.name, err: (e as Error).message }, 'uplink search failed: local hits only')
+          options.ttl = SEARCH_FAILURE_TTL
+          return NO_HITS
+        }),
+    })
+  }
+
+  async mayAsk(name: string): Promise<boolean> {
+    if (this.d.rules.uplinksFor(name).length === 0) return false
+    const scope = scopeOf(name)
+    return scope === undefined || !(await this.scopeIsLocal(scope))
+  }
+
+  async search(q: SearchQuery): Promise<{ objects: SearchObject[]; total: number }> {
+    const first = this.d.rules.proxiedUplinks()[0]
+    const uplink = first === undefined ? undefined : this.d.uplinks.get(first)
+    if (!uplink || (await this.mentionsPrivateScope(q.text))) return NO_HITS
+    return (await this.searches.fetch(`${uplink.name}\u0000${q.size}\u0000${q.from}\u0000${q.text}`, { context: { uplink, q } })) ?? NO_HITS
+  }
+
+  /** Asks the uplink's search; keeps the hits the rules would proxy from that uplink. */
+  private async askSearch(uplink: Uplink, q: SearchQuery): Promise<{ objects: SearchObject[]; total: number }> {
+    const r = await uplink.search(q, { timeoutMs: this.d.searchTimeoutMs ?? 2000 })
+    const objects: SearchObject[] = []
+    for (const o of r.objects) {
+      const name = (o as { package?: { name?: unknown } } | null)?.package?.name
+      if (typeof name !== 'string' || !asPackageName(name) || !this.d.rules.uplinksFor(name).includes(uplink.name)) continue
+      const scope = scopeOf(name)
+      if (scope !== undefined && (await this.scopeIsLocal(scope))) continue
+      objects.push(o as SearchObject)
+    }
+    return { objects, total: r.total }
+  }
+
+  /**
+   * Whether a search text names a scope that must not go upstream: `@scope/…`, `@scope` or npm's
+   * `scope:` qualifier, for a private scope, a scope no rule proxies, or one with a local package.
+   */
+  private async mentionsPrivateScope(text: string): Promise<boolean> {
+    const scopes = new Set<string>()
+    for (const m of text.matchAll(/(?:^|\s)@([^\s/@]+)/g)) scopes.add(`@${m[1] ?? ''}`)
+    for (const m of text.matchAll(/(?:^|\s)scope:@?([^\s/@]+)/g)) scopes.add(`@${m[1] ?? ''}`)
+    for (const scope of scopes) {
+      if (this.d.rules.uplinksFor(`${scope}/x`).length === 0 || (await this.scopeIsLocal(scope))) return true
+    }
+    return false
+  }
 
   localWrite(name: string): void {
     const scope = scopeOf(name)

@@ -157,6 +157,33 @@ export class HttpUplink implements Uplink {
     return { status: res.statusCode, headers: out, body }
   }
 
+  async search(q: { text: string; size: number; from: number }, o: { timeoutMs: number }): Promise<{ objects: unknown[]; total: number }> {
+    if (this.breaker.state === 'open') throw new UplinkError(this.name, 'circuit-open', `uplink "${this.name}" is failing: not asked`)
+    const url = new URL('-/v1/search', this.base)
+    url.searchParams.set('text', q.text)
+    url.searchParams.set('size', String(q.size))
+    url.searchParams.set('from', String(q.from))
+    const headers: Record<string, string> = { accept: 'application/json', 'accept-encoding': 'gzip', 'user-agent': USER_AGENT }
+    if (this.opts.authorization) headers.authorization = this.opts.authorization
+    let doc: unknown
+    try {
+      const res = await request(url, { headers, dispatcher: this.agent, signal: AbortSignal.timeout(o.timeoutMs) })
+      if (res.statusCode !== 200) {
+        await res.body.dump().catch(() => undefined)
+        throw new UplinkError(this.name, 'status', `uplink "${this.name}" answered ${res.statusCode} to a search`)
+      }
+      doc = JSON.parse(await text(decoded(res.body, res.headers['content-encoding'])))
+    } catch (e) {
+      if (e instanceof UplinkError) throw e
+      const timeout = (e as Error).name === 'TimeoutError' || TIMEOUT_CODES.has((e as { code?: string }).code ?? '')
+      const kind = timeout ? 'timeout' : e instanceof SyntaxError ? 'invalid' : 'unreachable'
+      throw Object.assign(new UplinkError(this.name, kind, `uplink "${this.name}" search failed (${kind}): ${(e as Error).message}`), { cause: e })
+    }
+    const d = doc as { objects?: unknown; total?: unknown }
+    if (typeof doc !== 'object' || doc === null || !Array.isArray(d.objects)) throw new UplinkError(this.name, 'invalid', `uplink "${this.name}" sent no search answer`)
+    return { objects: d.objects, total: typeof d.total === 'number' ? d.total : d.objects.length }
+  }
+
   /** The circuit breaker's current state, without side effects (for `GET /-/health`). */
   get breaker(): UplinkBreakerState {
     const tripped = this.opts.maxFails > 0 && this.fails >= this.opts.maxFails

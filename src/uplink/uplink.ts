@@ -75,6 +75,14 @@ export interface Uplink {
    * @throws UplinkError when no answer arrives (any status is an answer)
    */
   forward(path: string, o: { method: string; headers: Record<string, string>; body?: Buffer }): Promise<ForwardedResponse>
+  /**
+   * The uplink's search (`GET /-/v1/search?text=&size=&from=`, docs/protocol.md §4.1), bounded by
+   * `timeoutMs`. It does not count towards the circuit breaker (a slow search must not stop
+   * installs), and it is not sent while the circuit is open.
+   * @returns the answer's `objects` (unchecked items) and `total`
+   * @throws UplinkError (timeout, unreachable, a status other than 200, not a search answer, circuit open)
+   */
+  search(q: { text: string; size: number; from: number }, o: { timeoutMs: number }): Promise<{ objects: unknown[]; total: number }>
   /** Absolute URL of `path` (relative to the registry root, e.g. `@s%2fn`) on this uplink. */
   urlOf(path: string): string
   /** Closes idle connections. */

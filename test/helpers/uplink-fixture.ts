@@ -15,6 +15,15 @@ export interface Recorded {
   headers: IncomingHttpHeaders
   /** Status sent back; 0 when the request was hung or cut. */
   status: number
+  /** The request body, for requests answered by `respond` (as received: still gzipped if it was). */
+  body?: Buffer
+}
+
+/** An answer the fixture gives itself instead of forwarding. */
+export interface FixtureAnswer {
+  status: number
+  headers?: Record<string, string>
+  body: string | Buffer
 }
 
 /** How to misbehave for one request. */
@@ -29,6 +38,12 @@ export interface UplinkFixture {
   countFor(path: string): number
   /** Decides per request how to misbehave (default: never). */
   fault: (method: string, url: string) => Fault
+  /**
+   * Requests the fixture answers itself instead of forwarding them (e.g. an advisory service's
+   * audit endpoints): for such a request, a function from its whole body to the answer; else
+   * `undefined` (forwarded). Default: everything is forwarded.
+   */
+  respond: (method: string, url: string) => ((body: Buffer) => FixtureAnswer) | undefined
   /** Resolves with the first request (already seen or future) that matches. */
   waitFor(pred: (r: Recorded) => boolean): Promise<Recorded>
   close(): Promise<void>
@@ -50,6 +65,7 @@ export async function startUplinkFixture(target: string): Promise<UplinkFixture>
     url: '',
     requests,
     fault: () => undefined,
+    respond: () => undefined,
     countFor(path) {
       const p = '/' + path
       return requests.filter((r) => r.url === p || r.url.startsWith(p + '/') || r.url.startsWith(p + '?')).length
@@ -77,6 +93,19 @@ export async function startUplinkFixture(target: string): Promise<UplinkFixture>
     const url = req.url ?? '/'
     const method = req.method ?? 'GET'
     const rec: Recorded = { method, url, headers: req.headers, status: 0 }
+    const responder = fixture.respond(method, url)
+    if (responder) {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        rec.body = Buffer.concat(chunks)
+        const answer = responder(rec.body)
+        rec.status = answer.status
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(answer.body)
+        record(rec)
+      })
+      return
+    }
     const fault = fixture.fault(method, url)
     if (fault === 'hang') {
       req.socket.on('close', () => record(rec))

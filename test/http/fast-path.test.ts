@@ -9,10 +9,11 @@
  * URL with a query, and the package route ignores unknown query parameters.
  */
 import assert from 'node:assert/strict'
-import { request, type IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
 import { addUser } from '../helpers/accounts.js'
+import { raw, type RawResponse } from '../helpers/http.js'
 import { captureLog, type LogLine } from '../helpers/log-capture.js'
 import { startPier, type TestPier } from '../helpers/pier.js'
 import { publishBody } from '../helpers/publish-body.js'
@@ -21,25 +22,6 @@ const CORGI = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0
 /** What npm sends with a packument GET. */
 const NPM_HEADERS = { accept: 'application/json', 'accept-encoding': 'gzip,deflate', 'npm-command': 'install' }
 
-interface RawResponse {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-}
-
-/** One exchange with raw bytes (no decompression). */
-function raw(base: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path.replace(/^\//, ''), base), { method, headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 /** Headers that differ per response by nature. */
 const PER_RESPONSE = new Set(['date', 'x-request-id'])

@@ -7,31 +7,13 @@
  * Fastify's JSON parser (prototype poisoning refused; empty DELETE bodies allowed).
  */
 import assert from 'node:assert/strict'
-import { request, type IncomingHttpHeaders } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { addUser } from '../helpers/accounts.js'
+import { raw, type RawResponse } from '../helpers/http.js'
 import { startPier, type TestPier } from '../helpers/pier.js'
 import { publishBody } from '../helpers/publish-body.js'
 
-interface RawResponse {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-}
-
-function raw(base: string, path: string, headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path.replace(/^\//, ''), base), { method, headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
 
 const CORGI = 'application/vnd.npm.install-v1+json'
 

@@ -1,9 +1,14 @@
 /**
- * npm audit (docs/protocol.md §4.2): forwarded as sent (npm gzips the bulk body) to the audit
- * uplink, its answer relayed. Bodies stay raw bytes here, so this scope has its own content-type
- * parser.
+ * npm audit (docs/protocol.md §4.2): the request goes to the audit uplink without the names that
+ * must stay in the company (local ones, private scopes, names the rules do not proxy: the
+ * registry's `upstreamNames`), re-encoded as the client sent it (npm gzips the bulk body), and the
+ * uplink's answer is relayed unchanged. A request with nothing left to ask is answered here, with
+ * the shape a clean audit gets, without contacting the uplink. Bodies stay raw bytes in this
+ * scope (its own content-type parser), bounded by `max_body_size` and, inflated, by
+ * `MAX_AUDIT_INFLATED`.
  */
 import type { FastifyInstance } from 'fastify'
+import { auditKind, auditNames, decodeAuditBody, EMPTY_BULK_REPORT, emptyTreeReport, encodeAuditBody, pruneAudit } from '../../uplink/audit.js'
 import { UplinkError } from '../../uplink/uplink.js'
 import type { RouteContext } from '../context.js'
 import { sendError } from '../errors.js'
@@ -17,9 +22,15 @@ export function auditRoutes(app: FastifyInstance, ctx: RouteContext): void {
     audit.removeAllContentTypeParsers()
     audit.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
     for (const url of AUDIT_PATHS) {
+      const kind = auditKind(url)
       audit.post(url, async (req, reply) => {
         const uplink = ctx.auditUplink
         if (!uplink) return sendError(reply, 501, 'This registry has no advisory source configured: npm audit is not available.')
+        const encoding = typeof req.headers['content-encoding'] === 'string' ? req.headers['content-encoding'].trim().toLowerCase() : undefined
+        const doc = decodeAuditBody(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), encoding || undefined)
+        const keep = await ctx.registry.upstreamNames(auditNames(kind, doc))
+        const pruned = pruneAudit(kind, doc, keep)
+        if (pruned.empty) return reply.send(kind === 'bulk' ? EMPTY_BULK_REPORT : emptyTreeReport())
         const headers: Record<string, string> = {}
         for (const k of ['content-type', 'content-encoding', 'accept', 'accept-encoding', 'npm-command']) {
           const v = req.headers[k]
@@ -27,7 +38,7 @@ export function auditRoutes(app: FastifyInstance, ctx: RouteContext): void {
         }
         let res
         try {
-          res = await uplink.forward(url.slice(1), { method: 'POST', headers, body: Buffer.isBuffer(req.body) ? req.body : undefined })
+          res = await uplink.forward(url.slice(1), { method: 'POST', headers, body: encodeAuditBody(pruned.doc, encoding) })
         } catch (e) {
           if (!(e instanceof UplinkError)) throw e
           return sendError(reply, e.failure === 'timeout' ? 504 : 502, `${e.message}: npm audit is not available.`)
