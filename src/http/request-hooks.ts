@@ -6,6 +6,12 @@
  * response has gone out (method, url, status, ms, npm-command, npm-scope, CI marker, ip; the
  * fields npm's own headers carry, docs/protocol.md §0.2). Metrics and rate limits hook in here
  * too when they come.
+ *
+ * Request log lines are written through pino once per turn of the event loop (`setImmediate`),
+ * for every response that finished in that turn, rather than one by one as each finishes: on the
+ * bench machine (2 cores, wrk on loopback), the small-packument GET at logger.level info went from
+ * 40k to 51k req/s this way, against 67k at warn (2026-12-01). A line still says when its
+ * response finished: `ms` is measured then.
  */
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -17,6 +23,10 @@ const QUIET = Symbol('pier.quiet')
 
 type Tagged = IncomingMessage & { [ID]?: string }
 type Quietable = ServerResponse & { [QUIET]?: true }
+const STARTED = Symbol('pier.started')
+const FINISHED = Symbol('pier.finishedAfter')
+const IP = Symbol('pier.ip')
+type Timed = ServerResponse & { [STARTED]?: number; [FINISHED]?: number; [IP]?: string | undefined }
 
 /** Request ids: a random per-process prefix and a counter (unique across restarts and nodes, cheap). */
 const REQ_PREFIX = randomBytes(4).toString('hex') + '-'
@@ -59,6 +69,8 @@ export interface RequestHooks {
   id(req: IncomingMessage): string
   /** Leaves this response's request out of the info-level request log (`GET /-/health`, polled by monitors). */
   quiet(res: ServerResponse): void
+  /** Writes the request lines still waiting for the end of this turn of the event loop (at close). */
+  flush(): void
 }
 
 /** Builds the hooks. Whether to log is decided once, from the logger's level at build time. */
@@ -74,9 +86,43 @@ export function requestHooks(opts: RequestHooksOptions): RequestHooks {
     }
     return req.socket.remoteAddress
   }
+  let pending: ServerResponse[] = []
+  const flush = (): void => {
+    const batch = pending
+    pending = []
+    for (const res of batch) {
+      const req = res.req
+      const h = req.headers
+      const t = res as Timed
+      log?.info(
+        {
+          reqId: (req as Tagged)[ID],
+          method: req.method,
+          url: req.url,
+          status: res.statusCode,
+          ms: Math.round((t[FINISHED] ?? 0) * 100) / 100,
+          npmCommand: h['npm-command'],
+          npmScope: h['npm-scope'],
+          ci: ciOf(h['user-agent'], h['npm-in-ci']),
+          ip: t[IP],
+        },
+        'request',
+      )
+    }
+  }
+  /** The `finish` listener of every logged response (`this` is the response): one function, no closure per request. */
+  function finished(this: ServerResponse): void {
+    if ((this as Quietable)[QUIET]) return
+    const t = this as Timed
+    t[FINISHED] = performance.now() - (t[STARTED] ?? 0)
+    // Read now: the socket may be gone by the end of the turn.
+    t[IP] = ipOf(this.req)
+    if (pending.push(this) === 1) setImmediate(flush)
+  }
   const id = (req: IncomingMessage): string => ((req as Tagged)[ID] ??= `${REQ_PREFIX}${(++reqSeq).toString(36)}`)
   return {
     id,
+    flush,
     quiet(res) {
       ;(res as Quietable)[QUIET] = true
     },
@@ -85,25 +131,8 @@ export function requestHooks(opts: RequestHooksOptions): RequestHooks {
       if (!log) return
       if (debug) log.debug({ reqId, method: req.method, url: req.url, headers: req.headers }, 'incoming request')
       if (!info) return
-      const started = performance.now()
-      res.once('finish', () => {
-        if ((res as Quietable)[QUIET]) return
-        const h = req.headers
-        log.info(
-          {
-            reqId,
-            method: req.method,
-            url: req.url,
-            status: res.statusCode,
-            ms: Math.round((performance.now() - started) * 100) / 100,
-            npmCommand: h['npm-command'],
-            npmScope: h['npm-scope'],
-            ci: ciOf(h['user-agent'], h['npm-in-ci']),
-            ip: ipOf(req),
-          },
-          'request',
-        )
-      })
+      ;(res as Timed)[STARTED] = performance.now()
+      res.once('finish', finished)
     },
   }
 }

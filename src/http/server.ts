@@ -95,6 +95,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     closing = true
     done()
   })
+  app.addHook('onClose', (_app, done) => {
+    hooks.flush()
+    done()
+  })
   // Callback-style (no promise per request): it runs on every answer Fastify sends.
   app.addHook('onSend', (req, reply, payload, done) => {
     void reply.header('x-request-id', req.id)
