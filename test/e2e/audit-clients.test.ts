@@ -12,20 +12,18 @@
  * 127.0.0.1; the clients get a dead loopback HTTPS proxy, so any other registry is unreachable.
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { rmSync } from 'node:fs'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { gunzipSync } from 'node:zlib'
 import { addUser } from '../helpers/accounts.js'
+import { PNPM_CLI, sandbox as makeSandbox, writePnpmrc, writeYarnrc, YARN_CLI, type Sandbox } from '../helpers/clients.js'
 import { NpmClient, run, type RunResult } from '../helpers/npm.js'
-import { ROOT, startPier, tempDir, type TestPier } from '../helpers/pier.js'
+import { startPier, type TestPier } from '../helpers/pier.js'
 import { publishBody } from '../helpers/publish-body.js'
 import { esc, startUplinkFixture, type FixtureAnswer, type Recorded, type UplinkFixture } from '../helpers/uplink-fixture.js'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const PNPM_CLI = join(ROOT, 'node_modules/pnpm/bin/pnpm.cjs')
-const YARN_CLI = join(ROOT, 'node_modules/@yarnpkg/cli-dist/bin/yarn.js')
 
 const BULK = '/-/npm/v1/security/advisories/bulk'
 const AUDITS = '/-/npm/v1/security/audits'
@@ -196,32 +194,11 @@ describe('audit with npm, pnpm and yarn berry: the advisory comes back, local na
     }
   }
 
-  /** A fresh HOME with XDG dirs, an empty user/global npmrc and a project depending on DEPS. */
-  function sandbox(client: string): { home: string; project: string; env: NodeJS.ProcessEnv } {
-    const home = tempDir(`pier-audit-${client}-`)
-    temps.push(home)
-    const env: NodeJS.ProcessEnv = {
-      PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-      LANG: 'C.UTF-8',
-      HOME: home,
-      TMPDIR: join(home, 'tmp'),
-      npm_config_userconfig: join(home, '.npmrc'),
-      npm_config_globalconfig: join(home, 'npmrc-global'),
-      npm_config_registry: pier.url,
-      npm_config_update_notifier: 'false',
-      DO_NOT_TRACK: '1',
-    }
-    const xdg = { XDG_CONFIG_HOME: '.config', XDG_CACHE_HOME: '.cache', XDG_DATA_HOME: '.local/share', XDG_STATE_HOME: '.local/state', tmp: 'tmp' }
-    for (const [k, rel] of Object.entries(xdg)) {
-      mkdirSync(join(home, rel), { recursive: true })
-      if (k !== 'tmp') env[k] = join(home, rel)
-    }
-    writeFileSync(join(home, '.npmrc'), '')
-    writeFileSync(join(home, 'npmrc-global'), '')
-    const project = join(home, 'proj')
-    mkdirSync(project)
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'proj', version: '1.0.0', private: true, dependencies: DEPS }, null, 2))
-    return { home, project, env }
+  /** A fresh client sandbox (helpers/clients.ts) with a project depending on DEPS. */
+  function sandbox(client: string): Sandbox {
+    const box = makeSandbox(`audit-${client}`, pier.url, DEPS)
+    temps.push(box.home)
+    return box
   }
 
   test('npm audit --json reports the advisory; the bulk body it sends on has no local name', async (t) => {
@@ -249,18 +226,7 @@ describe('audit with npm, pnpm and yarn berry: the advisory comes back, local na
 
   test('pnpm audit --json reports the advisory; the tree it sends on has no local name', async (t) => {
     const box = sandbox('pnpm')
-    writeFileSync(
-      join(box.project, '.npmrc'),
-      [
-        `registry=${pier.url}`,
-        `https-proxy=${DEAD_PROXY}`,
-        'noproxy=127.0.0.1',
-        `store-dir=${join(box.home, 'pnpm-store')}`,
-        `cache-dir=${join(box.home, 'pnpm-cache')}`,
-        'update-notifier=false',
-        '',
-      ].join('\n'),
-    )
+    writePnpmrc(box, pier.url, DEAD_PROXY)
     const pnpm = (args: string[]) => run(process.execPath, [PNPM_CLI, ...args], { cwd: box.project, env: box.env })
     const version = await pnpm(['--version'])
     ok(version, 'pnpm --version')
@@ -281,27 +247,7 @@ describe('audit with npm, pnpm and yarn berry: the advisory comes back, local na
   test('yarn npm audit --json reports the advisory; the bulk body it sends on has no local name', async (t) => {
     const box = sandbox('yarn')
     const registry = pier.url.replace(/\/$/, '')
-    writeFileSync(
-      join(box.project, '.yarnrc.yml'),
-      [
-        `npmRegistryServer: "${registry}"`,
-        'unsafeHttpWhitelist:',
-        '  - "127.0.0.1"',
-        `httpsProxy: "${DEAD_PROXY}"`,
-        'nodeLinker: node-modules',
-        'enableTelemetry: false',
-        'enableGlobalCache: false',
-        'enableImmutableInstalls: false',
-        'enableHardenedMode: false',
-        'enableProgressBars: false',
-        `cacheFolder: "${join(box.home, 'yarn-cache')}"`,
-        `globalFolder: "${join(box.home, 'yarn-global')}"`,
-        '',
-      ].join('\n'),
-    )
-    // An empty yarn.lock marks the project root, so yarn never looks at parent folders.
-    writeFileSync(join(box.project, 'yarn.lock'), '')
-    const env = { ...box.env, YARN_ENABLE_TELEMETRY: '0', YARN_IGNORE_PATH: '1' }
+    const env = writeYarnrc(box, registry, DEAD_PROXY)
     const yarn = (args: string[]) => run(process.execPath, [YARN_CLI, ...args], { cwd: box.project, env })
     const version = await yarn(['--version'])
     ok(version, 'yarn --version')

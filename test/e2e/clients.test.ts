@@ -10,17 +10,16 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { parse as parseYaml } from 'yaml'
+import { PNPM_CLI, sandbox as makeSandbox, writePnpmrc, writeYarnrc, YARN_CLI, type Sandbox } from '../helpers/clients.js'
 import { NpmClient, run, type RunResult } from '../helpers/npm.js'
-import { ROOT, startPier, tempDir, type TestPier } from '../helpers/pier.js'
+import { ROOT, startPier, type TestPier } from '../helpers/pier.js'
 
-const PNPM_CLI = join(ROOT, 'node_modules/pnpm/bin/pnpm.cjs')
-const YARN_CLI = join(ROOT, 'node_modules/@yarnpkg/cli-dist/bin/yarn.js')
 
 const DEP = 'pier-dep'
 const SCOPED = '@team/x'
@@ -69,40 +68,11 @@ async function startTrap(): Promise<Trap> {
 }
 
 /** A fresh client sandbox: HOME, XDG dirs and a project depending on `@team/x`. */
-interface Sandbox {
-  home: string
-  project: string
-  env: NodeJS.ProcessEnv
-}
-
 function sandbox(client: string): Sandbox {
   trap.hits.length = 0
-  const home = tempDir(`pier-${client}-`)
-  temps.push(home)
-  const xdg = { XDG_CONFIG_HOME: '.config', XDG_CACHE_HOME: '.cache', XDG_DATA_HOME: '.local/share', XDG_STATE_HOME: '.local/state' }
-  const env: NodeJS.ProcessEnv = {
-    PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-    LANG: 'C.UTF-8',
-    HOME: home,
-    TMPDIR: join(home, 'tmp'),
-    // npm-style settings that pnpm and bun also read; the machine's user/global npmrc is never seen.
-    npm_config_userconfig: join(home, '.npmrc'),
-    npm_config_globalconfig: join(home, 'npmrc-global'),
-    npm_config_registry: pier.url,
-    npm_config_update_notifier: 'false',
-    DO_NOT_TRACK: '1',
-  }
-  for (const [k, rel] of Object.entries(xdg)) {
-    env[k] = join(home, rel)
-    mkdirSync(join(home, rel), { recursive: true })
-  }
-  mkdirSync(join(home, 'tmp'))
-  writeFileSync(join(home, '.npmrc'), '')
-  writeFileSync(join(home, 'npmrc-global'), '')
-  const project = join(home, 'proj')
-  mkdirSync(project)
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'proj', version: '1.0.0', private: true, dependencies: { [SCOPED]: `^${SCOPED_VERSION}` } }, null, 2))
-  return { home, project, env }
+  const box = makeSandbox(client, pier.url, { [SCOPED]: `^${SCOPED_VERSION}` })
+  temps.push(box.home)
+  return box
 }
 
 /** Both packages are installed with the right versions and load through Node's resolution. */
@@ -160,20 +130,7 @@ void describe('pnpm, yarn berry and bun install what npm published to Pier', () 
 
   void test('pnpm install: isolated node_modules, integrity in pnpm-lock.yaml', async (t) => {
     const box = sandbox('pnpm')
-    writeFileSync(
-      join(box.project, '.npmrc'),
-      [
-        `registry=${pier.url}`,
-        `@team:registry=${pier.url}`,
-        `https-proxy=${trap.url}`,
-        // pnpm also uses https-proxy for plain http unless told otherwise.
-        'noproxy=127.0.0.1',
-        `store-dir=${join(box.home, 'pnpm-store')}`,
-        `cache-dir=${join(box.home, 'pnpm-cache')}`,
-        'update-notifier=false',
-        '',
-      ].join('\n'),
-    )
+    writePnpmrc(box, pier.url, trap.url, ['team'])
     const version = await run(process.execPath, [PNPM_CLI, '--version'], { env: box.env })
     ok(version, 'pnpm --version')
     t.diagnostic(`pnpm ${version.stdout.trim()}`)
@@ -201,30 +158,7 @@ void describe('pnpm, yarn berry and bun install what npm published to Pier', () 
     const box = sandbox('yarn')
     const registry = pier.url.replace(/\/$/, '')
     const cacheFolder = join(box.home, 'yarn-cache')
-    writeFileSync(
-      join(box.project, '.yarnrc.yml'),
-      [
-        `npmRegistryServer: "${registry}"`,
-        'npmScopes:',
-        '  team:',
-        `    npmRegistryServer: "${registry}"`,
-        'unsafeHttpWhitelist:',
-        '  - "127.0.0.1"',
-        `httpsProxy: "${trap.url}"`,
-        'nodeLinker: node-modules',
-        'enableTelemetry: false',
-        'enableGlobalCache: false',
-        'enableImmutableInstalls: false',
-        'enableHardenedMode: false',
-        'enableProgressBars: false',
-        `cacheFolder: "${cacheFolder}"`,
-        `globalFolder: "${join(box.home, 'yarn-global')}"`,
-        '',
-      ].join('\n'),
-    )
-    // An empty yarn.lock marks the project root, so yarn never looks at parent folders.
-    writeFileSync(join(box.project, 'yarn.lock'), '')
-    const env = { ...box.env, YARN_ENABLE_TELEMETRY: '0', YARN_IGNORE_PATH: '1' }
+    const env = writeYarnrc(box, registry, trap.url, ['team'])
     const version = await run(process.execPath, [YARN_CLI, '--version'], { cwd: box.project, env })
     ok(version, 'yarn --version')
     t.diagnostic(`yarn ${version.stdout.trim()}`)
