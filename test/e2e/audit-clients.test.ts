@@ -16,7 +16,7 @@ import { rmSync } from 'node:fs'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { gunzipSync } from 'node:zlib'
 import { addUser } from '../helpers/accounts.js'
-import { PNPM_CLI, sandbox as makeSandbox, writePnpmrc, writeYarnrc, YARN_CLI, type Sandbox } from '../helpers/clients.js'
+import { PNPM_CLI, sandbox as makeSandbox, timed, writePnpmrc, writeYarnrc, YARN_CLI, type Sandbox } from '../helpers/clients.js'
 import { NpmClient, run, type RunResult } from '../helpers/npm.js'
 import { startPier, type TestPier } from '../helpers/pier.js'
 import { publishBody } from '../helpers/publish-body.js'
@@ -126,16 +126,6 @@ async function publish(base: string, pkg: Record<string, unknown>, token: string
     body: JSON.stringify(publishBody(pkg).body),
   })
   assert.equal(res.status, 201, await res.text())
-}
-
-/** Runs `fn`, reports its duration as a test diagnostic. */
-async function timed<T>(t: TestContext, what: string, fn: () => Promise<T>): Promise<T> {
-  const start = performance.now()
-  try {
-    return await fn()
-  } finally {
-    t.diagnostic(`${what}: ${Math.round(performance.now() - start)} ms`)
-  }
 }
 
 /** Parses a client's JSON output, failing with the whole output when it is not JSON. */

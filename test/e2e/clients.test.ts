@@ -14,9 +14,9 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync 
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { after, before, describe, test, type TestContext } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import { parse as parseYaml } from 'yaml'
-import { PNPM_CLI, sandbox as makeSandbox, writePnpmrc, writeYarnrc, YARN_CLI, type Sandbox } from '../helpers/clients.js'
+import { PNPM_CLI, sandbox as makeSandbox, timed, writePnpmrc, writeYarnrc, YARN_CLI, type Sandbox } from '../helpers/clients.js'
 import { NpmClient, run, type RunResult } from '../helpers/npm.js'
 import { ROOT, startPier, type TestPier } from '../helpers/pier.js'
 
@@ -85,16 +85,6 @@ function assertInstalled(project: string, depDir: string): void {
 
 function assertNoOtherHost(): void {
   assert.deepEqual(trap.hits, [], 'a client tried to reach a registry other than Pier')
-}
-
-/** Runs `fn`, reports its duration as a test diagnostic. */
-async function timed<T>(t: TestContext, what: string, fn: () => Promise<T>): Promise<T> {
-  const start = performance.now()
-  try {
-    return await fn()
-  } finally {
-    t.diagnostic(`${what}: ${Math.round(performance.now() - start)} ms`)
-  }
 }
 
 void describe('pnpm, yarn berry and bun install what npm published to Pier', () => {

@@ -5,6 +5,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import type { TestContext } from 'node:test'
 import { ROOT, tempDir } from './pier.js'
 
 /** pnpm's CLI. */
@@ -105,4 +107,14 @@ export function writeYarnrc(box: Sandbox, registry: string, httpsProxy: string, 
   )
   writeFileSync(join(box.project, 'yarn.lock'), '')
   return { ...box.env, YARN_ENABLE_TELEMETRY: '0', YARN_IGNORE_PATH: '1' }
+}
+
+/** Runs `fn` and reports its duration (ms) as a diagnostic of test `t`. */
+export async function timed<T>(t: TestContext, what: string, fn: () => Promise<T>): Promise<T> {
+  const start = performance.now()
+  try {
+    return await fn()
+  } finally {
+    t.diagnostic(`${what}: ${Math.round(performance.now() - start)} ms`)
+  }
 }
