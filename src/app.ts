@@ -66,6 +66,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     rules,
     log: logger,
     searchUplink: config.search.uplink,
+    tarballLimits: { maxUnpackedSize: config.max_unpacked_size, maxFiles: config.max_unpacked_files },
     uplinks:
       uplinks.size > 0
         ? (shared) =>
@@ -98,6 +99,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
       metaType: config.storage.meta.type,
       blobsType: config.storage.type === 's3' ? 's3' : 'fs',
       uplinks,
+      caches: () => registry.cacheSizes(),
     })
   const app = buildServer({ config, registry, auth, logger, auditUplink: audit, health })
   return {

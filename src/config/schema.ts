@@ -5,7 +5,7 @@
  */
 import bytes from 'bytes'
 import { z } from 'zod'
-import { AuditSchema, PackagesSchema, PrivateScopesSchema, SearchSchema, UplinksSchema } from './uplinks.js'
+import { AuditSchema, duration, PackagesSchema, PrivateScopesSchema, SearchSchema, UplinksSchema } from './uplinks.js'
 
 /** Units `parseSize` accepts, as the `bytes` package spells them (1024-based). */
 const SIZE_UNITS: Record<string, string> = { b: '', k: 'kb', kb: 'kb', m: 'mb', mb: 'mb', g: 'gb', gb: 'gb' }
@@ -86,15 +86,65 @@ export const ConfigSchema = z
         port: z.coerce.number().int().min(0).max(65535).default(3000),
         /** Trust X-Forwarded-* headers (behind a proxy). */
         trust_proxy: z.boolean().default(false),
+        /** Longest a client may take to send a request's headers, ms (slowloris); Node's `server.headersTimeout`. */
+        headers_timeout: duration.default(30_000),
+        /**
+         * Longest a client may take to send a whole request, ms; Node's `server.requestTimeout`. The
+         * default (10 min) lets a 50 MB publish through a link of ~100 KB/s.
+         */
+        request_timeout: duration.default(600_000),
+        /** How long an idle keep-alive connection stays open, ms (72 s: longer than the usual load balancer's 60 s). */
+        keep_alive_timeout: duration.default(72_000),
+        /** A connection with no traffic either way for this long is closed, ms; 0: never. */
+        socket_timeout: duration.default(120_000),
+        /**
+         * Who sees `GET /-/health`'s details (backends, uplinks, caches): `admins` (`auth.admins`),
+         * or `loopback` (admins, and any client on 127.0.0.1/::1). Everyone else gets `{status}`.
+         */
+        health_details: z.enum(['admins', 'loopback']).default('admins'),
+        /**
+         * Load shedding (@fastify/under-pressure): beyond these, requests other than `/-/ping` get
+         * 503 with `Retry-After`. Event-loop delay is the mean over each second, ms; heap and RSS in
+         * bytes (`max_heap_used` default: 90% of V8's heap limit; `max_rss` default: off).
+         */
+        overload: z
+          .object({
+            max_event_loop_delay: duration.default(1000),
+            max_heap_used: size.optional(),
+            max_rss: size.optional(),
+            /** Seconds, sent as `Retry-After`. */
+            retry_after: z.coerce.number().int().min(1).default(10),
+            /**
+             * How often the measures are taken, ms; at least 100 (the event-loop histogram samples
+             * every 10 ms, and an empty sample would count as an infinite delay).
+             */
+            sample_interval: duration.pipe(z.number().min(100, 'at least 100 ms')).default(1000),
+          })
+          .strict()
+          .default({ max_event_loop_delay: 1000, retry_after: 10, sample_interval: 1000 }),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 3000, trust_proxy: false }),
+      .default({
+        host: '127.0.0.1',
+        port: 3000,
+        trust_proxy: false,
+        headers_timeout: 30_000,
+        request_timeout: 600_000,
+        keep_alive_timeout: 72_000,
+        socket_timeout: 120_000,
+        health_details: 'admins',
+        overload: { max_event_loop_delay: 1000, retry_after: 10, sample_interval: 1000 },
+      }),
     logger: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
       .default({ level: 'info' }),
     /** Largest request body (publish), bytes or `50mb`. */
     max_body_size: size.default(50 * 1024 * 1024),
+    /** Largest size a published tarball may unpack to (tar headers and files), bytes or `256mb`; beyond: 413. */
+    max_unpacked_size: size.default(256 * 1024 * 1024),
+    /** Most entries (files, folders, links) a published tarball may hold; beyond: 413. */
+    max_unpacked_files: z.coerce.number().int().positive().default(100_000),
     settings: z
       .object({ allow_previous_version: z.boolean().default(false) })
       .strict()
@@ -107,9 +157,11 @@ export const ConfigSchema = z
           .strict()
           .default({ allow_signup: true, max_users: -1 }),
         github: z.record(z.string(), z.unknown()).optional(),
+        /** User names that may do everything and read what only operators see (`GET /-/health`'s details). */
+        admins: z.array(z.string().min(1)).default([]),
       })
       .strict()
-      .default({ type: 'local', local: { allow_signup: true, max_users: -1 } }),
+      .default({ type: 'local', local: { allow_signup: true, max_users: -1 }, admins: [] }),
     storage: z
       .object({
         type: z.enum(['local', 's3']).default('local'),

@@ -32,7 +32,7 @@ export function parseDuration(v: string | number): number {
   return Math.round(n)
 }
 
-const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
   try {
     return parseDuration(v)
   } catch (e) {

@@ -36,7 +36,10 @@ export function errorHandler(err: FastifyError | RegistryError | Error, req: Fas
   }
   const fe = err as FastifyError
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return sendError(reply, 413, `Request body too large: the limit is ${req.routeOptions.bodyLimit ?? 'configured'} bytes (max_body_size).`)
+    // The rest of the body is not read: the connection closes after the answer.
+    void reply.header('connection', 'close')
+    const key = req.method === 'PUT' ? ' (max_body_size)' : ''
+    return sendError(reply, 413, `Request body too large: this route takes at most ${req.routeOptions.bodyLimit ?? 'a configured number of'} bytes${key}.`)
   }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return sendError(reply, fe.statusCode, fe.message)

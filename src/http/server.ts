@@ -14,6 +14,7 @@ import type { Uplink } from '../uplink/uplink.js'
 import { baseUrlResolver, lazyCaller, type RouteContext } from './context.js'
 import { errorHandler, sendError } from './errors.js'
 import { fastPath, type FastPath } from './fast-path.js'
+import { registerLoadShedding } from './load-shedding.js'
 import { requestHooks } from './request-hooks.js'
 import { auditRoutes } from './routes/audit.js'
 import { distTagRoutes } from './routes/dist-tags.js'
@@ -21,6 +22,9 @@ import { healthRoutes } from './routes/health.js'
 import { miscRoutes } from './routes/misc.js'
 import { packageRoutes } from './routes/packages.js'
 import { userRoutes } from './routes/users.js'
+
+/** Body limit of every route but the publish PUT, bytes (issue 11: bounded before buffering). */
+export const JSON_BODY_LIMIT = 1024 * 1024
 
 /** Everything the server needs. */
 export interface ServerDeps {
@@ -52,20 +56,25 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const fast = fastPath({ registry: deps.registry, prefix, baseUrl, requestId: (req) => hooks.id(req), closing: () => closing })
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    // Fastify's own server (its defaults: keep-alive 72 s, no request or socket timeout), with
-    // the request hooks and the fast path in front of its handler.
+    // Node's server with the request hooks and the fast path in front of Fastify's handler.
+    // Timeouts (`server.*_timeout`) stop clients that send a byte at a time (slowloris); the
+    // connections are checked every second so the header and request deadlines hold to ~1 s.
     serverFactory: (handler) => {
-      const server = createServer((req, res) => {
+      const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
         hooks.begin(req, res)
-        if (!fast.handle(req, res)) handler(req, res)
+        // Under load the fast path steps aside: Fastify's under-pressure hook answers 503.
+        if (pressured() || !fast.handle(req, res)) handler(req, res)
       })
-      server.keepAliveTimeout = 72_000
-      server.requestTimeout = 0
-      server.setTimeout(0)
+      const s = config.server
+      server.headersTimeout = Math.min(s.headers_timeout, s.request_timeout || Infinity)
+      server.requestTimeout = s.request_timeout
+      server.keepAliveTimeout = s.keep_alive_timeout
+      server.setTimeout(s.socket_timeout)
       return server
     },
     disableRequestLogging: true,
-    bodyLimit: config.max_body_size,
+    // Every JSON route but a publish (routes/packages.ts sets max_body_size there): 1 MiB.
+    bodyLimit: JSON_BODY_LIMIT,
     trustProxy: config.server.trust_proxy,
     genReqId: (req) => hooks.id(req),
     requestIdHeader: false,
@@ -75,6 +84,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   })
 
   app.decorate('fastPath', fast)
+  let pressured = (): boolean => false
+  registerLoadShedding(app, config.server.overload)
+  void app.after(() => {
+    pressured = () => app.isUnderPressure()
+  })
 
   const principal: RouteContext['principal'] = (req) => deps.auth.authenticate(req.headers.authorization, req.ip)
   const ctx: RouteContext = {

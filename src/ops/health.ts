@@ -8,11 +8,16 @@
  * - Uplinks are not asked (a check every few seconds must not reach the upstream registry): each
  *   reports its circuit breaker's state, as the last real requests left it.
  *
+ * - The details (backends' error text, uplink URLs, caches, memory) are for operators only: the
+ *   route (http/routes/health.ts) gives anyone else `{status}` alone.
+ *
  * Status: `ok` (200) when both stores answer and every uplink's last requests succeeded;
  * `degraded` (200) when only uplinks fail (cached packages and local ones are still served);
  * `down` (503) when the metadata store or the blob store fails.
  */
 import { performance } from 'node:perf_hooks'
+import { getHeapStatistics } from 'node:v8'
+import type { CacheSize } from '../registry/render-cache.js'
 import type { BlobStore, PackageStore } from '../registry/stores.js'
 import { HttpUplink } from '../uplink/http-uplink.js'
 import type { Uplink } from '../uplink/uplink.js'
@@ -50,6 +55,10 @@ export interface Health {
   meta: BackendHealth
   blobs: BackendHealth
   uplinks: Record<string, UplinkHealth>
+  /** Every bounded in-memory cache: entries, bytes and bound (Registry.cacheSizes). */
+  caches: Record<string, CacheSize>
+  /** This process's memory, bytes (`process.memoryUsage()`). */
+  memory: { rss_bytes: number; heap_used_bytes: number; heap_limit_bytes: number }
 }
 
 /** What the check reads. */
@@ -62,6 +71,8 @@ export interface HealthDeps {
   uplinks: ReadonlyMap<string, Uplink>
   /** Per-store timeout, ms (default `HEALTH_TIMEOUT_MS`). */
   timeoutMs?: number
+  /** The in-memory caches' sizes (Registry.cacheSizes); none: `{}`. */
+  caches?: () => Record<string, CacheSize>
 }
 
 /** Runs `check` with a deadline; resolves with the outcome, never rejects. */
@@ -122,6 +133,14 @@ export async function checkHealth(d: HealthDeps): Promise<Health> {
   for (const [name, u] of d.uplinks) uplinks[name] = uplinkHealth(u)
   const down = meta.status !== 'ok' || blobs.status !== 'ok'
   const degraded = Object.values(uplinks).some((u) => u.status !== 'ok' && u.status !== 'unknown')
-  return { status: down ? 'down' : degraded ? 'degraded' : 'ok', meta, blobs, uplinks }
+  const mem = process.memoryUsage()
+  return {
+    status: down ? 'down' : degraded ? 'degraded' : 'ok',
+    meta,
+    blobs,
+    uplinks,
+    caches: d.caches?.() ?? {},
+    memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed, heap_limit_bytes: getHeapStatistics().heap_size_limit },
+  }
 }
 

@@ -8,7 +8,7 @@ import semver from 'semver'
 import ssri from 'ssri'
 import { gone, badRequest, RegistryError } from './errors.js'
 import { newNameProblems, unscopedName } from './names.js'
-import { inspectTarball } from './tarball-facts.js'
+import { DEFAULT_TARBALL_LIMITS, inspectTarball, type TarballLimits } from './tarball-facts.js'
 import type { Manifest, StoredVersion } from './types.js'
 import type { Mutation, WriteContext } from './write-path.js'
 
@@ -42,10 +42,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * Validates a publish body and its tarball.
  * @param body the parsed JSON of `PUT /<name>` with non-empty `_attachments`
  * @param urlName the package name taken from the URL
+ * @param limits caps on what the tarball may unpack to (tarball-facts.ts)
  * @throws RegistryError BAD_REQUEST for any disagreement: name, semver, attachment, length,
- *   integrity/shasum, tarball package.json name or version ("manifest confusion")
+ *   integrity/shasum, tarball package.json name or version ("manifest confusion"), an entry path
+ *   outside the package folder; TOO_LARGE (413) when the tarball unpacks beyond `limits`
  */
-export async function planPublish(body: Record<string, unknown>, urlName: string): Promise<PublishPlan> {
+export async function planPublish(body: Record<string, unknown>, urlName: string, limits: TarballLimits = DEFAULT_TARBALL_LIMITS): Promise<PublishPlan> {
   const name = body.name ?? body._id
   if (typeof name !== 'string' || name !== urlName) {
     throw badRequest(`The package name in the body (${String(name)}) does not match the URL (${urlName}).`)
@@ -95,7 +97,7 @@ export async function planPublish(body: Record<string, unknown>, urlName: string
     throw badRequest('The manifest has neither dist.integrity nor dist.shasum.')
   }
 
-  const facts = await inspectTarball(tarball)
+  const facts = await inspectTarball(tarball, limits)
   if (facts.packageJson.name !== name || facts.packageJson.version !== version) {
     throw badRequest(
       `Manifest confusion: the tarball's package.json says ${String(facts.packageJson.name)}@${String(facts.packageJson.version)}, ` +

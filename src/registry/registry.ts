@@ -21,11 +21,12 @@ import { PackageRules } from './package-rules.js'
 import { applyPublish, planPublish, type StoredPlan } from './publish.js'
 import { ReadGate } from './read-gate.js'
 import { brotliOf, type RenderedBody } from './render.js'
-import { RenderCache } from './render-cache.js'
+import { RenderCache, sizeOf, type CacheSize } from './render-cache.js'
 import { searchObject, searchWords, type SearchObject, type SearchQuery } from './search.js'
 import { starredBy, type StarRow } from './stars.js'
 import type { BlobStore, PackageStore } from './stores.js'
 import { Tarballs, type TarballData, type TarballLookup } from './tarball.js'
+import type { TarballLimits } from './tarball-facts.js'
 import type { Caller, Manifest, Packument, Principal } from './types.js'
 import { removeTarball, unpublishAll } from './unpublish.js'
 import { applyUpdate } from './update.js'
@@ -55,6 +56,8 @@ export interface RegistryOptions {
   log?: WriteLog | undefined
   /** `search.uplink`: searches ask the uplinks too. */
   searchUplink?: boolean
+  /** Caps on what a published tarball may unpack to (`max_unpacked_size`, `max_unpacked_files`). */
+  tarballLimits?: TarballLimits
 }
 
 /** Answer of a write: the package's `_rev` afterwards. */
@@ -80,6 +83,7 @@ export class Registry {
   private readonly packuments: Packuments
   private readonly tarballs: Tarballs
   private readonly writes: WritePath
+  private readonly tarballBytes: LRUCache<string, Buffer>
 
   constructor(
     private readonly store: PackageStore,
@@ -94,7 +98,7 @@ export class Registry {
       stateTtlMs: opts.maxStalenessMs ?? 0,
     })
     /** Bytes of small tarballs, keyed by blob key; blobs are immutable, so never stale. */
-    const tarballBytes = new LRUCache<string, Buffer>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (b) => b.length + 64 })
+    const tarballBytes = (this.tarballBytes = new LRUCache<string, Buffer>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (b) => b.length + 64 }))
     this.uplinks = opts.uplinks?.({
       body: (key, render) => this.cache.body(key, render),
       peekBody: (key) => this.cache.peekBody(key),
@@ -149,6 +153,14 @@ export class Registry {
   peekPackument(name: string, abbreviated: boolean, baseUrl: string): RenderedBody | undefined {
     if (!this.gate.readableByAll(name) || this.mayRedirect(name)) return undefined
     return this.packuments.peekBody(name, abbreviated, baseUrl)
+  }
+
+  /**
+   * How full each in-memory cache is (entries, bytes, bound), the registry's and the uplink
+   * reads' (`UplinkReads.cacheSizes`), for `GET /-/health`'s details.
+   */
+  cacheSizes(): Record<string, CacheSize> {
+    return { ...this.cache.sizes(), tarball_bytes: sizeOf(this.tarballBytes), ...this.uplinks?.cacheSizes?.() }
   }
 
   /** The brotli form of a rendered body, computed once and kept with it. */
@@ -274,14 +286,23 @@ export class Registry {
   // ---- Writes: each runs in the write path. ----
 
   /**
+   * Whether `principal` may write `name` at all (the write path's first checks, see
+   * WritePath.admit), for a route to ask before it reads the request body.
+   * @throws RegistryError UNAUTHENTICATED, FORBIDDEN (read-only token, `publish` rule), NOT_FOUND
+   */
+  async admitWrite(name: string, principal: Principal): Promise<void> {
+    await this.writes.admit(name, principal)
+  }
+
+  /**
    * Publishes one version (PUT /:name with `_attachments`). The tarball is stored before the
    * metadata transaction that references it, so a crash leaves at worst an unreferenced blob.
-   * @throws RegistryError BAD_REQUEST (see planPublish), UNAUTHENTICATED, FORBIDDEN, NOT_FOUND
+   * @throws RegistryError BAD_REQUEST (see planPublish), TOO_LARGE (413, unpacks beyond the caps), UNAUTHENTICATED, FORBIDDEN, NOT_FOUND
    *   (a name the writer may not read), VERSION_EXISTS (409), GONE (410, version was unpublished)
    */
   async publish(name: string, body: Record<string, unknown>, principal: Principal): Promise<WriteResult> {
     const prepare = async (): Promise<StoredPlan> => {
-      const plan = await planPublish(body, name)
+      const plan = await planPublish(body, name, this.opts.tarballLimits)
       const key = tarballKey(plan.sha512Hex)
       await this.blobs.put(key, plan.tarball)
       return { plan, key }

@@ -87,10 +87,30 @@ export class RenderCache {
     return this.bodies.fetch(key, { context: render })
   }
 
+  /** Entries and bytes held by each cache, against its bound (for `GET /-/health`'s details). */
+  sizes(): Record<'packument_states' | 'packument_bodies', CacheSize> {
+    return { packument_states: sizeOf(this.states), packument_bodies: sizeOf(this.bodies) }
+  }
+
   /** Re-accounts a body whose brotli form was just added. */
   resize(b: RenderedBody): void {
     if (this.bodies.peek(b.key) === b) this.bodies.set(b.key, b)
   }
+}
+
+/** How full one in-memory cache is: entries, and bytes against its bound when it counts bytes. */
+export interface CacheSize {
+  entries: number
+  /** Bytes accounted (lru-cache `calculatedSize`), when the cache is bounded by bytes. */
+  bytes?: number
+  /** The bound: bytes when `bytes` is given, else entries. */
+  max: number
+}
+
+/** The size of an lru-cache bounded by `maxSize` (bytes) or `max` (entries). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function sizeOf(c: LRUCache<any, any, any>): CacheSize {
+  return c.maxSize ? { entries: c.size, bytes: c.calculatedSize, max: c.maxSize } : { entries: c.size, max: c.max }
 }
 
 function bodyBytes(v: RenderedBody): number {

@@ -5,6 +5,7 @@
  * code never decides access and never sees a local name (no dependency confusion: a local name
  * never takes versions from an uplink).
  */
+import type { CacheSize } from './render-cache.js'
 import type { LRUCache } from 'lru-cache'
 import type { RenderedBody } from './render.js'
 import type { SearchObject, SearchQuery } from './search.js'
@@ -47,6 +48,8 @@ export interface UplinkReads {
   redirect(name: string, path: string): Promise<string | undefined>
   /** Told after every local write of `name`: its scope is local from now on. */
   localWrite(name: string): void
+  /** How full each of its in-memory maps is (`GET /-/health`'s details); optional. */
+  cacheSizes?(): Record<string, CacheSize>
   /**
    * Whether `name` (known not to be local) may be named to an uplink at all: its rule proxies it,
    * and its scope is neither private nor has any local package (an audit body, a search query).

@@ -116,6 +116,21 @@ export class WritePath {
   }
 
   /**
+   * The checks a write of `name` by `principal` runs before anything else (steps 1–3: writer,
+   * read gate, `publish` rule), on their own: a route runs them before it reads a request body,
+   * so an anonymous or unauthorised client cannot make Pier buffer one. `write` runs them again.
+   * @returns the name the write is recorded under
+   * @throws RegistryError UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, as `write`
+   */
+  async admit(name: string, principal: Principal): Promise<string> {
+    const { access } = this.d
+    const writer = access.writer(principal)
+    await this.d.gate.admit(name, principal)
+    access.requirePublish(name, principal)
+    return writer
+  }
+
+  /**
    * Runs one write of package `name` (see the file comment for the steps).
    * @param fn the mutation: reads and writes through `w.tx` only
    * @throws RegistryError UNAUTHENTICATED, FORBIDDEN (read-only token, `publish` rule, not a
@@ -129,9 +144,7 @@ export class WritePath {
     fn: (w: WriteContext, prepared: P) => Promise<Mutation<T>>,
   ): Promise<WriteResult<T>> {
     const { access } = this.d
-    const writer = access.writer(principal)
-    await this.d.gate.admit(name, principal)
-    access.requirePublish(name, principal)
+    const writer = await this.admit(name, principal)
     const prepared = (opts.prepare ? await opts.prepare(writer) : undefined) as P
     const now = new Date().toISOString()
     let created = false

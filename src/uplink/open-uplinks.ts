@@ -36,7 +36,7 @@ export function npmConfiguredRegistry(timeoutMs = 5000): Promise<string | undefi
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
 
 /** Whether `url` points at this Pier (its configured `url`, or its listening address). */
-export function isOwnUrl(url: string, config: Pick<Config, 'url' | 'server'>): boolean {
+export function isOwnUrl(url: string, config: { url?: Config['url']; server: Pick<Config['server'], 'host' | 'port'> }): boolean {
   const strip = (s: string) => s.replace(/\/+$/, '')
   let u: URL
   try {

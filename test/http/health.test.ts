@@ -11,6 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import pino from 'pino'
 import { HEALTH_TIMEOUT_MS } from '../../src/ops/health.js'
+import { addUser } from '../helpers/accounts.js'
 import { startPier, type TestPier } from '../helpers/pier.js'
 import { createTempDatabase, type TempDatabase } from '../helpers/postgres.js'
 import { startS3, type TestS3 } from '../helpers/s3.js'
@@ -41,6 +42,43 @@ async function deadPort(): Promise<number> {
 }
 
 void describe('GET /-/health', () => {
+  void test('details only for admins (and loopback when configured): anyone else gets {status}, even from loopback', async () => {
+    const dead = await deadPort()
+    const pier = await startPier({
+      auth: { admins: ['ops'] },
+      uplinks: { up: { url: `http://pier:secret-password@127.0.0.1:${dead}/npm/`, max_fails: 1 } },
+      packages: { '**': { access: '$all', publish: '$authenticated', proxy: 'up' } },
+    })
+    try {
+      const admin = await addUser(pier.url, 'ops')
+      const user = await addUser(pier.url, 'dev')
+      // An uplink failure: its URL and error are what an anonymous client must not learn.
+      assert.equal((await fetch(new URL('some-package', pier.url))).status, 502)
+      for (const [who, headers] of [
+        ['anonymous', {}],
+        ['a user who is not an admin', { authorization: `Bearer ${user}` }],
+        ['bad credentials', { authorization: 'Bearer not-a-token' }],
+      ] as const) {
+        const res = await fetch(new URL('-/health', pier.url), { headers })
+        assert.equal(res.status, 200, who)
+        assert.deepEqual(await res.json(), { status: 'degraded' }, who)
+      }
+      const res = await fetch(new URL('-/health', pier.url), { headers: { authorization: `Bearer ${admin}` } })
+      const body = (await res.json()) as Obj
+      assert.equal(body.status, 'degraded')
+      assert.equal(body.uplinks.up.url, `http://127.0.0.1:${dead}/npm/`)
+      assert.doesNotMatch(JSON.stringify(body), /secret-password/)
+      // Every bounded cache reports its size against its bound; memory in bytes.
+      for (const name of ['packument_states', 'packument_bodies', 'tarball_bytes']) {
+        const c = body.caches[name] as Obj
+        assert.ok(Number.isInteger(c.entries) && Number.isInteger(c.max) && c.max > 0, `${name}: ${JSON.stringify(c)}`)
+      }
+      assert.ok(body.memory.rss_bytes > 0 && body.memory.heap_used_bytes > 0 && body.memory.heap_limit_bytes > body.memory.heap_used_bytes)
+    } finally {
+      await pier.close()
+    }
+  })
+
   void test('SQLite + fs: 200 ok, no credentials needed, never cached, not in the info-level request log', async () => {
     const lines: { msg?: string; url?: string }[] = []
     let pingLogged!: () => void
@@ -50,7 +88,7 @@ void describe('GET /-/health', () => {
       lines.push(entry)
       if (entry.msg === 'request' && entry.url === '/-/ping') pingLogged()
     }
-    const pier = await startPier({}, { logger: pino({ level: 'info' }, { write }) })
+    const pier = await startPier({ server: { health_details: 'loopback' } }, { logger: pino({ level: 'info' }, { write }) })
     try {
       const h = await health(pier.url)
       assert.equal(h.status, 200)
@@ -77,7 +115,7 @@ void describe('GET /-/health', () => {
     before(async () => {
       database = await createTempDatabase()
       s3 = await startS3()
-      pier = await startPier({ storage: { type: 's3', s3: { ...s3.config, prefix: 'health/' }, meta: { type: 'postgres', url: database.url } } })
+      pier = await startPier({ server: { health_details: 'loopback' }, storage: { type: 's3', s3: { ...s3.config, prefix: 'health/' }, meta: { type: 'postgres', url: database.url } } })
     })
     after(async () => {
       await pier.close()
@@ -130,6 +168,7 @@ void describe('GET /-/health', () => {
     const { port } = server.address() as { port: number }
     const endpoint = `http://127.0.0.1:${port}`
     const pier = await startPier({
+      server: { health_details: 'loopback' },
       storage: { type: 's3', s3: { bucket: 'hung', region: 'us-east-1', accessKeyId: 'k', secretAccessKey: 's', endpoint, forcePathStyle: true } },
     })
     try {
@@ -155,6 +194,7 @@ void describe('GET /-/health', () => {
     const port = await deadPort()
     const other = await deadPort()
     const pier = await startPier({
+      server: { health_details: 'loopback' },
       uplinks: {
         dead: { url: `http://127.0.0.1:${port}/`, max_fails: 1, fail_timeout: '10m', timeout: '2s' },
         spare: { url: `http://pier:secret-password@127.0.0.1:${other}/npm/` },

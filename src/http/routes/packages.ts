@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { badRequest, notFound } from '../../registry/errors.js'
 import { identityOf } from '../../registry/render.js'
+import type { Principal } from '../../registry/types.js'
 import type { RouteContext } from '../context.js'
 import { parsePackagePath } from '../package-path.js'
 import { notModified, packumentEncoding, packumentRepresentation, tarballRepresentation, wantsAbbreviated } from '../representation.js'
@@ -77,20 +78,47 @@ export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.get('/*', get)
 
-  app.put('/*', async (req, reply) => {
-    const p = parsePackagePath(pathOf(req))
-    if (!p || (p.kind !== 'packument' && p.kind !== 'rev')) throw notFound()
-    const body = req.body
-    if (!isObject(body)) throw badRequest('The request body must be a JSON object.')
-    const principal = await ctx.principal(req)
-    const attachments = body._attachments
-    if (isObject(attachments) && Object.keys(attachments).length > 0) {
-      const r = await registry.publish(p.name, body, principal)
-      return reply.code(r.changed ? 201 : 200).send({ ok: true, id: p.name, rev: r.rev, success: true })
-    }
-    const r = await registry.update(p.name, body, principal, p.kind === 'rev' ? p.rev : undefined)
-    return reply.code(r.changed ? 201 : 200).send({ ok: true, id: p.name, rev: r.rev })
-  })
+  /** The writer of each PUT, found before its body is read. */
+  const writers = new WeakMap<FastifyRequest, Principal>()
+
+  app.put(
+    '/*',
+    {
+      // Only a publish may be this large; every other JSON route keeps the server-wide 1 MiB.
+      bodyLimit: ctx.config.max_body_size,
+      // Credentials and write rights are checked before the body is read: an anonymous or
+      // unauthorised client cannot make Pier buffer max_body_size bytes. When the body is refused
+      // unread, the connection closes rather than draining it.
+      onRequest: async (req, reply) => {
+        const p = parsePackagePath(pathOf(req))
+        try {
+          if (!p || (p.kind !== 'packument' && p.kind !== 'rev')) throw notFound()
+          const principal = await ctx.principal(req)
+          await registry.admitWrite(p.name, principal)
+          writers.set(req, principal)
+        } catch (e) {
+          if (req.headers['content-length'] !== '0' && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) {
+            void reply.header('connection', 'close')
+          }
+          throw e
+        }
+      },
+    },
+    async (req, reply) => {
+      const p = parsePackagePath(pathOf(req))
+      if (!p || (p.kind !== 'packument' && p.kind !== 'rev')) throw notFound()
+      const body = req.body
+      if (!isObject(body)) throw badRequest('The request body must be a JSON object.')
+      const principal = writers.get(req) ?? (await ctx.principal(req))
+      const attachments = body._attachments
+      if (isObject(attachments) && Object.keys(attachments).length > 0) {
+        const r = await registry.publish(p.name, body, principal)
+        return reply.code(r.changed ? 201 : 200).send({ ok: true, id: p.name, rev: r.rev, success: true })
+      }
+      const r = await registry.update(p.name, body, principal, p.kind === 'rev' ? p.rev : undefined)
+      return reply.code(r.changed ? 201 : 200).send({ ok: true, id: p.name, rev: r.rev })
+    },
+  )
 
   // npm sends DELETEs without a body, some with `content-type: application/json` all the same.
   void app.register(async (scope) => {
