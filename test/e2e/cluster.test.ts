@@ -41,9 +41,10 @@ const sha512 = (b: Buffer): string => `sha512-${createHash('sha512').update(b).d
 /**
  * Extra time, beyond `max_staleness`, a node may take to show another node's write: one request
  * round trip and the re-read of the package on a loaded 2-core machine running 3 nodes, s3rver
- * and PostgreSQL.
+ * and PostgreSQL (1.5 s was once too little on a newcomer's first run). The bound proves the
+ * staleness is bounded, not how small it is: the measured convergence is printed as a diagnostic.
  */
-const SLACK_MS = 1500
+const SLACK_MS = 5000
 
 interface Reply {
   status: number

@@ -48,7 +48,8 @@ void describe('search through the uplink', () => {
     await publish(upstream.url, upToken, '@corp/leaky', 'findme in a private scope upstream')
     fixture = await startUplinkFixture(upstream.url)
     const config = {
-      uplinks: { up: { url: fixture.url, timeout: 5000 } },
+      // The uplink's own timeout is far longer than any test: only search.timeout can end a hung search.
+      uplinks: { up: { url: fixture.url, timeout: '10m' } },
       private_scopes: ['@corp'],
       search: { timeout: 300 },
     }
@@ -93,13 +94,13 @@ void describe('search through the uplink', () => {
   void test('an uplink that hangs: the local hits come back within the search timeout', async () => {
     fixture.fault = (_m, url) => (url.startsWith('/-/v1/search') ? 'hang' : undefined)
     try {
-      const started = Date.now()
+      // Had Pier waited for the hung uplink (timeout 10 min), this would not answer before the
+      // test's own timeout: no wall-clock assertion needed.
       const r = await search(pier.url, 'findme locally')
       assert.deepEqual(
         r.objects.map((o) => o.package.name),
         ['local-only-pkg'],
       )
-      assert.ok(Date.now() - started < 5000, 'answered without waiting for the uplink')
     } finally {
       fixture.fault = () => undefined
     }
