@@ -35,14 +35,16 @@ const ENCODINGS: PackumentEncoding[] = ['gzip', 'br', 'identity']
 
 /**
  * A bounded memo of a header value's parse: clients send a handful of distinct `Accept` and
- * `Accept-Encoding` values, and parsing one costs more than the rest of a fast-path answer.
+ * `Accept-Encoding` values, and parsing one costs more than the rest of a fast-path answer. Values
+ * longer than `maxLength` are parsed every time, so it holds at most max × maxLength characters.
  */
-function memo<T>(parse: (v: string) => T, max = 1000): (v: string) => T {
+function memo<T>(parse: (v: string) => T, max = 1000, maxLength = 256): (v: string) => T {
   const seen = new Map<string, T>()
   return (v) => {
     let r = seen.get(v)
     if (r === undefined) {
       r = parse(v)
+      if (v.length > maxLength) return r
       if (seen.size >= max) seen.clear()
       seen.set(v, r)
     }

@@ -11,10 +11,13 @@ export type PackageName = string & { readonly __brand: 'PackageName' }
 /**
  * Names already found valid: every GET validates its name, and validate-npm-package-name took
  * about an eighth of the fast path's CPU in a profile of warm installs (2026-12-01). Bounded:
- * cleared when full.
+ * cleared when full, and only names of at most `VALID_NAME_MEMO_LENGTH` characters are kept, so
+ * it holds at most ~10 MiB however long the names clients send.
  */
 const validNames = new Set<string>()
 const VALID_NAMES_MAX = 50_000
+/** npm's longest name for a new package; longer (legacy) names are validated every time. */
+const VALID_NAME_MEMO_LENGTH = 214
 
 /**
  * Checks a name for use in a lookup (legacy names such as upper-case ones stay readable).
@@ -24,6 +27,7 @@ export function asPackageName(raw: string): PackageName | undefined {
   if (validNames.has(raw)) return raw as PackageName
   const r = validate(raw)
   if (!r.validForOldPackages) return undefined
+  if (raw.length > VALID_NAME_MEMO_LENGTH) return raw as PackageName
   if (validNames.size >= VALID_NAMES_MAX) validNames.clear()
   validNames.add(raw)
   return raw as PackageName
