@@ -36,12 +36,34 @@ export interface CreateOptions {
 }
 
 /**
+ * Paths pino censors in every log line, at every level (a second line of defence: the request
+ * hooks already drop secret headers and token paths): credentials in headers, passwords and token
+ * values in bodies or error objects.
+ */
+export const LOG_REDACT = {
+  paths: [
+    'headers.authorization',
+    'headers.cookie',
+    'headers["npm-otp"]',
+    'req.headers.authorization',
+    'req.headers.cookie',
+    'password',
+    '*.password',
+    'token',
+    '*.token',
+    'body.password',
+    'err.config.headers.authorization',
+  ],
+  censor: '[redacted]',
+}
+
+/**
  * Opens the stores (running migrations) and builds the server.
  * @throws Error when `auth.type` names a backend this build does not have yet
  */
 export async function createPier(config: Config, opts: CreateOptions = {}): Promise<Pier> {
   if (config.auth.type === 'github') throw new Error('auth.type "github" is not supported yet (use "local" or "none")')
-  const logger = opts.logger ?? pino({ level: config.logger.level }, pino.destination({ sync: false }))
+  const logger = opts.logger ?? pino({ level: config.logger.level, redact: LOG_REDACT }, pino.destination({ sync: false }))
   if (config.auth.type === 'none') logger.warn('auth.type is "none": anyone can publish, change and unpublish packages')
   // Uplinks first: a configuration error stops the start before anything is opened.
   const uplinks = await openUplinks(config, logger)
@@ -91,7 +113,12 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
       registry.forget()
     },
   )
-  const auth = new AuthService(meta, { allowSignup: config.auth.local.allow_signup, maxUsers: config.auth.local.max_users })
+  const auth = new AuthService(meta, {
+    allowSignup: config.auth.local.allow_signup,
+    maxUsers: config.auth.local.max_users,
+    admins: config.auth.admins,
+    throttle: { maxFailures: config.auth.rate_limit.max_failures, maxSignups: config.auth.rate_limit.max_signups, windowMs: config.auth.rate_limit.window },
+  })
   const health = () =>
     checkHealth({
       meta,
@@ -110,6 +137,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     auth,
     async close() {
       await app.close()
+      await auth.close()
       await unwatch?.()
       await uplinkCache.close()
       await Promise.all([...uplinks.values()].map((u) => u.close()))

@@ -3,12 +3,16 @@
  * tokens. Declared here so that `auth/` depends on no backend.
  */
 
+import type { AuditEntry, AuditStore } from '../registry/audit-log.js'
+
 /** A user account. Timestamps are ISO 8601. */
 export interface UserRecord {
   name: string
   email: string
   /** `scrypt$N$r$p$<salt b64>$<hash b64>` (passwords.ts). */
   password_hash: string
+  /** 1 for an administrator (`pier user add --admin`; `auth.admins` in config names more). */
+  admin: number
   created: string
   updated: string
 }
@@ -25,12 +29,20 @@ export interface TokenRecord {
   /** JSON array of CIDR strings, or null for no restriction. */
   cidr_whitelist: string | null
   description: string | null
+  /** npm 11's `--name`; null when not given. */
+  name: string | null
+  /** ISO 8601: the token stops working then; null for never. */
+  expires: string | null
+  /** ISO 8601: the last request made with it, recorded at most once a minute; null for never used. */
+  last_used: string | null
+  /** A granular token's `TokenGrant` as JSON; null for a legacy token (its user's own rights). */
+  grants: string | null
   created: string
   updated: string
 }
 
-/** Users and tokens. */
-export interface UserStore {
+/** Users and tokens, and the audit log their changes are recorded in. */
+export interface UserStore extends AuditStore {
   getUser(name: string): Promise<UserRecord | undefined>
   countUsers(): Promise<number>
   /**
@@ -39,12 +51,20 @@ export interface UserStore {
    * transaction, serialised across nodes, so concurrent sign-ups cannot pass the limit).
    * @returns `inserted`, or `taken` / `full` with nothing written
    */
-  insertUser(row: UserRecord, maxUsers?: number): Promise<'inserted' | 'taken' | 'full'>
-  updateUser(name: string, fields: Partial<Pick<UserRecord, 'email' | 'password_hash' | 'updated'>>): Promise<void>
+  insertUser(row: UserRecord, maxUsers?: number, audit?: AuditEntry): Promise<'inserted' | 'taken' | 'full'>
+  updateUser(name: string, fields: Partial<Pick<UserRecord, 'email' | 'password_hash' | 'updated' | 'admin'>>): Promise<void>
   getToken(key: string): Promise<TokenRecord | undefined>
-  insertToken(row: TokenRecord): Promise<void>
+  /** Inserts a token, and `audit` in the same transaction. */
+  insertToken(row: TokenRecord, audit?: AuditEntry): Promise<void>
   /** A user's tokens in creation order. */
   listTokens(user: string): Promise<TokenRecord[]>
-  /** @returns how many rows were deleted (0 or 1) */
-  deleteToken(key: string): Promise<number>
+  /** Every user's tokens (administrators list them), by user then creation. */
+  listAllTokens(): Promise<TokenRecord[]>
+  /**
+   * Deletes a token, and appends `audit` in the same transaction when one was deleted.
+   * @returns how many rows were deleted (0 or 1)
+   */
+  deleteToken(key: string, audit?: AuditEntry): Promise<number>
+  /** Records when tokens were last used (key → ISO 8601), in one transaction. */
+  touchTokens(lastUsed: ReadonlyMap<string, string>): Promise<void>
 }

@@ -157,11 +157,32 @@ export const ConfigSchema = z
           .strict()
           .default({ allow_signup: true, max_users: -1 }),
         github: z.record(z.string(), z.unknown()).optional(),
-        /** User names that may do everything and read what only operators see (`GET /-/health`'s details). */
+        /**
+         * User names that may do everything: read and change every package, list and revoke
+         * anyone's tokens, read the audit log and `GET /-/health`'s details.
+         */
         admins: z.array(z.string().min(1)).default([]),
+        /**
+         * Password guessing and sign-up floods: failed logins per user name and per client address,
+         * and sign-ups per address (default: not limited), within `window`; beyond, 429 with
+         * Retry-After. 0: no limit.
+         */
+        rate_limit: z
+          .object({
+            max_failures: z.coerce.number().int().min(0).default(10),
+            max_signups: z.coerce.number().int().min(0).default(0),
+            window: duration.default(15 * 60_000),
+          })
+          .strict()
+          .default({ max_failures: 10, max_signups: 0, window: 15 * 60_000 }),
       })
       .strict()
-      .default({ type: 'local', local: { allow_signup: true, max_users: -1 }, admins: [] }),
+      .default({
+        type: 'local',
+        local: { allow_signup: true, max_users: -1 },
+        admins: [],
+        rate_limit: { max_failures: 10, max_signups: 0, window: 15 * 60_000 },
+      }),
     storage: z
       .object({
         type: z.enum(['local', 's3']).default('local'),

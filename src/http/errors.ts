@@ -17,6 +17,7 @@ const STATUS: Record<RegistryErrorCode, number> = {
   CONFLICT: 409,
   GONE: 410,
   TOO_LARGE: 413,
+  TOO_MANY_REQUESTS: 429,
   NOT_IMPLEMENTED: 501,
   UPLINK_UNAVAILABLE: 502,
   UPLINK_TIMEOUT: 504,
@@ -32,6 +33,7 @@ export function errorHandler(err: FastifyError | RegistryError | Error, req: Fas
   if (err instanceof RegistryError) {
     const status = STATUS[err.code]
     if (status === 401 && err.challenge) void reply.header('www-authenticate', err.challenge)
+    if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter))
     return sendError(reply, status, err.message)
   }
   const fe = err as FastifyError

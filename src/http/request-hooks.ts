@@ -14,7 +14,7 @@
  * response finished: `ms` is measured then.
  */
 import { randomBytes } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import pino from 'pino'
 
@@ -27,6 +27,25 @@ const STARTED = Symbol('pier.started')
 const FINISHED = Symbol('pier.finishedAfter')
 const IP = Symbol('pier.ip')
 type Timed = ServerResponse & { [STARTED]?: number; [FINISHED]?: number; [IP]?: string | undefined }
+
+/** Request headers that carry secrets: never logged, at any level. */
+export const SECRET_HEADERS = ['authorization', 'cookie', 'set-cookie', 'npm-otp', 'proxy-authorization'] as const
+
+/** `headers` with every secret header's value replaced by `[redacted]` (a copy; the request is untouched). */
+export function redactHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  let out: IncomingHttpHeaders | undefined
+  for (const h of SECRET_HEADERS) {
+    if (headers[h] === undefined) continue
+    out ??= { ...headers }
+    ;(out as Record<string, unknown>)[h] = '[redacted]'
+  }
+  return out ?? headers
+}
+
+/** A URL with a token in its path (`DELETE /-/user/token/<token>`, npm's logout) redacted. */
+export function redactUrl(url: string | undefined): string | undefined {
+  return url?.replace(/^(\/-\/user\/token\/|\/-\/npm\/v1\/tokens\/token\/)[^/?]+/, '$1[redacted]')
+}
 
 /** Request ids: a random per-process prefix and a counter (unique across restarts and nodes, cheap). */
 const REQ_PREFIX = randomBytes(4).toString('hex') + '-'
@@ -98,7 +117,7 @@ export function requestHooks(opts: RequestHooksOptions): RequestHooks {
         {
           reqId: (req as Tagged)[ID],
           method: req.method,
-          url: req.url,
+          url: redactUrl(req.url),
           status: res.statusCode,
           ms: Math.round((t[FINISHED] ?? 0) * 100) / 100,
           npmCommand: h['npm-command'],
@@ -129,7 +148,7 @@ export function requestHooks(opts: RequestHooksOptions): RequestHooks {
     begin(req, res) {
       const reqId = id(req)
       if (!log) return
-      if (debug) log.debug({ reqId, method: req.method, url: req.url, headers: req.headers }, 'incoming request')
+      if (debug) log.debug({ reqId, method: req.method, url: redactUrl(req.url), headers: redactHeaders(req.headers) }, 'incoming request')
       if (!info) return
       ;(res as Timed)[STARTED] = performance.now()
       res.once('finish', finished)

@@ -16,6 +16,7 @@ import { errorHandler, sendError } from './errors.js'
 import { fastPath, type FastPath } from './fast-path.js'
 import { registerLoadShedding } from './load-shedding.js'
 import { requestHooks } from './request-hooks.js'
+import { adminRoutes } from './routes/admin.js'
 import { auditRoutes } from './routes/audit.js'
 import { distTagRoutes } from './routes/dist-tags.js'
 import { healthRoutes } from './routes/health.js'
@@ -125,6 +126,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   miscRoutes(app, ctx)
   healthRoutes(app, ctx)
   userRoutes(app, ctx)
+  adminRoutes(app, ctx)
   distTagRoutes(app, ctx)
   auditRoutes(app, ctx)
   packageRoutes(app, ctx)

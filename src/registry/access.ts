@@ -4,12 +4,36 @@
  * narrow who reads and who publishes per name. `auth.type: none`: everything is open, as in the
  * original registry; anonymous writers act as user `anonymous`.
  *
+ * Administrators (`Principal.admin`) pass every rule and maintainer check. A granular token
+ * (`Principal.grant`) narrows its user to what it names: a package it does not cover is read as
+ * an anonymous caller would, and cannot be changed.
+ *
  * These are the decisions; the read gate (read-gate.ts) and the write path (write-path.ts) are the
  * only places that ask them.
  */
 import { forbidden, notFound, unauthenticated } from './errors.js'
 import { PackageRules } from './package-rules.js'
-import type { Principal } from './types.js'
+import type { Principal, TokenGrant } from './types.js'
+
+const NOBODY: Principal = Object.freeze({ name: undefined, readonly: false })
+
+/** The scope of a package name (`@acme` of `@acme/x`), or undefined. */
+function scopeOf(name: string): string | undefined {
+  return name.startsWith('@') ? name.slice(0, name.indexOf('/')) : undefined
+}
+
+/** Whether granular token `g` names package `name` (the package itself, its scope, or all). */
+export function grantCovers(g: TokenGrant, name: string): boolean {
+  if (g.packagesAll || g.packages.includes(name)) return true
+  const scope = scopeOf(name)
+  return scope !== undefined && g.scopes.some((s) => (s.startsWith('@') ? s : `@${s}`) === scope)
+}
+
+/** A grant in words, for refusals: `@acme/*, lodash-fork (read-write)`. */
+export function describeGrant(g: TokenGrant): string {
+  const what = g.packagesAll ? ['every package'] : [...g.scopes.map((s) => `${s.startsWith('@') ? s : `@${s}`}/*`), ...g.packages]
+  return `${what.length > 0 ? what.join(', ') : 'no package'} (${g.permission})`
+}
 
 /** The user name recorded for writes when `auth.type` is `none` and no credentials were sent. */
 export const ANONYMOUS_WRITER = 'anonymous'
@@ -26,9 +50,14 @@ export class AccessPolicy {
     return this.open || this.rules.readableByAll(name)
   }
 
-  /** Whether `p` may read `name` (`access` rule; everything in open mode). */
+  /**
+   * Whether `p` may read `name`: everything in open mode and for admins, else the `access` rule,
+   * as anonymous when `p`'s granular token does not cover `name` for reading.
+   */
   canRead(name: string, p: Principal): boolean {
-    return this.open || this.rules.canRead(name, p)
+    if (this.open) return true
+    const as = p.grant && !(grantCovers(p.grant, name) && p.grant.permission !== 'no-access') ? NOBODY : p
+    return as.admin === true || this.rules.canRead(name, as)
   }
 
   /**
@@ -37,7 +66,7 @@ export class AccessPolicy {
    *   the package stays invisible, as npm expects of private packages)
    */
   requireRead(name: string, p: Principal): void {
-    if (this.open || this.rules.canRead(name, p)) return
+    if (this.canRead(name, p)) return
     if (p.name === undefined) throw unauthenticated('You must be logged in to read this package. Run `npm login`.')
     throw notFound()
   }
@@ -47,7 +76,11 @@ export class AccessPolicy {
    * @throws RegistryError UNAUTHENTICATED, FORBIDDEN
    */
   requirePublish(name: string, p: Principal): void {
-    if (this.open || this.rules.canPublish(name, p)) return
+    if (this.open) return
+    if (p.grant && !(grantCovers(p.grant, name) && p.grant.permission === 'read-write')) {
+      throw forbidden(`This token may not change "${name}": it is limited to ${describeGrant(p.grant)}.`)
+    }
+    if (p.admin === true || this.rules.canPublish(name, p)) return
     if (p.name === undefined) throw unauthenticated('You must be logged in to publish this package. Run `npm login`.')
     throw forbidden(`User "${p.name}" may not publish "${name}" (packages rule "${this.rules.match(name).pattern}").`)
   }
@@ -65,10 +98,11 @@ export class AccessPolicy {
 
   /**
    * Checks that `user` may change package `name`, whose maintainers are `maintainers`.
+   * @param admin the writer is an administrator (always passes)
    * @throws RegistryError FORBIDDEN when not a maintainer (never in open mode)
    */
-  requireMaintainer(user: string, name: string, maintainers: string[]): void {
-    if (this.open || maintainers.includes(user)) return
+  requireMaintainer(user: string, name: string, maintainers: readonly string[], admin = false): void {
+    if (this.open || admin || maintainers.includes(user)) return
     throw forbidden(`User "${user}" is not a maintainer of "${name}".`)
   }
 }

@@ -25,7 +25,7 @@ export async function addDistTag(w: WriteContext, tag: string, version: string):
   const v = await w.tx.getVersion(w.name, version)
   if (!v || v.unpublished !== null) throw notFound(`version not found: ${version}`)
   await w.tx.setDistTag(w.name, tag, version)
-  return { changed: true, value: await w.tx.getDistTags(w.name) }
+  return { changed: true, value: await w.tx.getDistTags(w.name), audit: { tag, version } }
 }
 
 /**
@@ -37,5 +37,5 @@ export async function removeDistTag(w: WriteContext, tag: string): Promise<Mutat
   const tags = await w.tx.getDistTags(w.name)
   if (!(tag in tags)) throw notFound(`dist-tag not found: ${tag}`)
   await w.tx.deleteDistTag(w.name, tag)
-  return { changed: true, value: undefined }
+  return { changed: true, value: undefined, audit: { tag, version: tags[tag] } }
 }

@@ -15,6 +15,8 @@ export type RegistryErrorCode =
   | 'CONFLICT'
   | 'GONE'
   | 'TOO_LARGE'
+  /** 429: too many attempts (failed logins, sign-ups); `retryAfter` says when to try again. */
+  | 'TOO_MANY_REQUESTS'
   | 'NOT_IMPLEMENTED'
   /** An uplink failed and nothing usable is cached (502). */
   | 'UPLINK_UNAVAILABLE'
@@ -31,6 +33,8 @@ export class RegistryError extends Error {
   readonly code: RegistryErrorCode
   /** For 401s: the `WWW-Authenticate` challenge npm reacts to (`Basic`, `Bearer`, `ipaddress`). */
   readonly challenge: string | undefined
+  /** For 429s and 503s: seconds to wait, sent as `Retry-After`. */
+  retryAfter?: number
   constructor(code: RegistryErrorCode, message: string, challenge?: string) {
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0

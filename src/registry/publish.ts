@@ -195,5 +195,5 @@ export async function applyPublish(
   }
   for (const t of plan.tags) await w.tx.setDistTag(w.name, t, plan.version)
   if (!(await w.tx.getDistTags(w.name)).latest) await w.tx.setDistTag(w.name, 'latest', plan.version)
-  return { changed: true, value: undefined }
+  return { changed: true, value: undefined, audit: { version: plan.version, tags: plan.tags, integrity: plan.integrity, replaced: existing !== undefined } }
 }

@@ -9,6 +9,7 @@
  * would wait for it forever.
  */
 import type { Readable } from 'node:stream'
+import type { AuditEntry } from './audit-log.js'
 import type { Person, StoredPackage, StoredPackument, StoredVersion } from './types.js'
 
 /** One hit of `PackageStore.search`: a package and its `latest` version. */
@@ -64,6 +65,8 @@ export interface PackageTx {
    * @returns the new `_rev` (`<seq>-<hex>`).
    */
   bumpRev(name: string, now: string, deleted?: boolean): Promise<string>
+  /** Appends an audit-log entry in this transaction (it commits or rolls back with the write). */
+  appendAudit(entry: AuditEntry): Promise<void>
 }
 
 /** The package half of the metadata store. */

@@ -65,6 +65,32 @@ export interface Principal {
   readonly: boolean
   /** Key (sha512 hex) of the token used, when the caller authenticated with a token. */
   tokenKey?: string
+  /** An administrator (`auth.admins`, or `pier user add --admin`): may read and change everything. */
+  admin?: boolean
+  /** What a granular token limits its user to; absent: the user's own rights (a legacy token, a password). */
+  grant?: TokenGrant
+  /** The client's address, as recorded in the audit log. */
+  ip?: string
+}
+
+/** A granular token's permission on what it names (npm 11 `npm token create --…-permission`). */
+export type GrantPermission = 'read-only' | 'read-write' | 'no-access'
+
+/**
+ * What a granular token may touch (npm 11's `npm token create` body, docs/protocol.md §1.7): the
+ * packages it names (`packages`, every package with `packagesAll`, or any package of `scopes`)
+ * with `permission`, and the orgs it names with `orgsPermission`. Anything else it cannot read
+ * beyond what anonymous callers read, and cannot change at all.
+ */
+export interface TokenGrant {
+  packagesAll: boolean
+  packages: readonly string[]
+  /** Scopes with their `@`, e.g. `@acme`. */
+  scopes: readonly string[]
+  permission: GrantPermission
+  /** Org names without `@`. */
+  orgs: readonly string[]
+  orgsPermission: GrantPermission
 }
 
 /**

@@ -56,5 +56,5 @@ export async function removeTarball(w: WriteContext, file: string): Promise<Muta
   const live = all.filter((v) => v.unpublished === null)
   if (live.length === 1) throw badRequest('Cannot remove the last version this way: unpublish the whole package instead.')
   await unpublishVersions(w.tx, w.name, [row.version], live, w.now)
-  return { changed: true, value: undefined }
+  return { changed: true, value: undefined, audit: { versions: [row.version] } }
 }

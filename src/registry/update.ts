@@ -123,5 +123,10 @@ export async function applyUpdate(w: WriteContext, body: Record<string, unknown>
     }
     await tx.setMaintainers(name, plan.maintainers)
   }
-  return { changed: !isEmpty(plan), value: undefined }
+  const audit: Record<string, unknown> = {}
+  if (plan.star !== undefined) audit.star = plan.star
+  if (plan.deprecations.length > 0) audit.deprecations = plan.deprecations.map((d) => ({ version: d.version, message: d.message ?? null }))
+  if (plan.unpublish.length > 0) audit.unpublished = plan.unpublish
+  if (plan.maintainers) audit.maintainers = plan.maintainers
+  return { changed: !isEmpty(plan), value: undefined, audit }
 }

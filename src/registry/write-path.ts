@@ -5,13 +5,15 @@
  * 1. the writer check: credentials required (unless `auth.type: none`), read-only tokens refused;
  * 2. the read gate: a package the writer may not read is answered like an unknown name (404, or
  *    401 for an anonymous caller), so a write cannot reveal what a read would not;
- * 3. the `packages` rule's `publish` list (403);
+ * 3. the `packages` rule's `publish` list, and what a granular token covers (403; administrators
+ *    pass the rule);
  * 4. `prepare` (validation, the tarball blob for a publish), outside any transaction: the blob is
  *    written before the metadata that references it, and no network call waits inside a
  *    transaction (on SQLite it holds the one connection);
  * 5. in one transaction: the package row, locked (PostgreSQL: `SELECT … FOR UPDATE`), created for a
  *    publish of a new name with the writer as its maintainer; the `_rev` check against the locked
- *    row (409); the maintainer check (403); the mutation; the `_rev` bump and the change-feed row;
+ *    row (409); the maintainer check (403; administrators pass it); the mutation; the `_rev` bump,
+ *    the change-feed row and the audit-log entry (audit-log.ts: who, token, address, what);
  * 6. after the commit: the write's listeners (the registry drops its cached copies, the uplink
  *    reads learn that the scope is local) and one log line.
  *
@@ -61,6 +63,8 @@ export interface Mutation<T> {
   deleted?: boolean
   /** The mutation's own answer (e.g. the dist-tags after a dist-tag write). */
   value: T
+  /** What the audit-log entry says changed (versions, tags, maintainers...); never a secret. */
+  audit?: Record<string, unknown>
 }
 
 /** Answer of a write. */
@@ -172,14 +176,24 @@ export class WritePath {
         created,
         maintainers,
         requireMaintainer: () => {
-          if (!created) access.requireMaintainer(writer, name, maintainers)
+          if (!created) access.requireMaintainer(writer, name, maintainers, principal.admin === true)
         },
       }
       if (opts.maintainers !== 'by-change') w.requireMaintainer()
       const m = await fn(w, prepared)
       if (!m.changed) return { rev, changed: false, value: m.value }
       deleted = m.deleted === true
-      return { rev: await tx.bumpRev(name, now, deleted), changed: true, value: m.value }
+      const newRev = await tx.bumpRev(name, now, deleted)
+      await tx.appendAudit({
+        at: now,
+        actor: principal.name ?? null,
+        token: principal.tokenKey ?? null,
+        ip: principal.ip ?? null,
+        action: opts.op,
+        package: name,
+        details: { ...m.audit, rev: newRev },
+      })
+      return { rev: newRev, changed: true, value: m.value }
     })
     if (result.changed) {
       for (const l of this.listeners) l(name, { op: opts.op, rev: result.rev, created, deleted })

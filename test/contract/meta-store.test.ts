@@ -86,7 +86,7 @@ function versionRow(name: string, version: string, extra: Partial<VersionRow> & 
 
 function userRow(name: string): UserRow {
   const now = tick()
-  return { name, email: `${name}@example.com`, password_hash: `scrypt$test$${name}`, created: now, updated: now }
+  return { name, email: `${name}@example.com`, password_hash: `scrypt$test$${name}`, admin: 0, created: now, updated: now }
 }
 
 /** Creates `name` with the given versions (the last one `latest`) in one transaction. */
@@ -343,6 +343,10 @@ for (const backend of BACKENDS) {
           readonly: 0,
           cidr_whitelist: null,
           description: null,
+          name: null,
+          expires: null,
+          last_used: null,
+          grants: null,
           created: now,
           updated: now,
           ...extra,

@@ -8,13 +8,20 @@ import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Tra
 import type { CachedPackumentRow, Database, PackageRow, TokenRow, UserRow, VersionRow } from './schema.js'
 import type { MetaStore } from './meta-store.js'
 import { cachedTarballKeys } from '../../registry/blob-references.js'
+import type { AuditAction, AuditEntry, AuditQuery, AuditRecord } from '../../registry/audit-log.js'
 import type { PackageChange, PackageTx, SearchHit } from '../../registry/stores.js'
 import type { Person, StoredPackument } from '../../registry/types.js'
 import * as m0001 from './migrations/0001-init.js'
 import * as m0002 from './migrations/0002-uplink-cache.js'
+import * as m0003 from './migrations/0003-accounts.js'
+
+/** Inserts one audit-log entry with `db` (the store, or a transaction). */
+async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
+  await db.insertInto('audit_log').values({ ...e, details: JSON.stringify(e.details) }).execute()
+}
 
 /** SQLite's migrations in name order; each is frozen in time. */
-export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002 }
+export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite }
 
 /**
  * Advisory lock key (`pg_advisory_xact_lock`) serialising appends to `changes` on PostgreSQL, so
@@ -167,10 +174,14 @@ export class KyselyMetaStore implements MetaStore {
     return Number(r.n)
   }
 
-  async insertUser(row: UserRow, maxUsers = -1): Promise<'inserted' | 'taken' | 'full'> {
+  async insertUser(row: UserRow, maxUsers = -1, audit?: AuditEntry): Promise<'inserted' | 'taken' | 'full'> {
     if (maxUsers < 0) {
-      const r = await this.db.insertInto('users').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst()
-      return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1 ? 'inserted' : 'taken'
+      return this.db.transaction().execute(async (trx) => {
+        const r = await trx.insertInto('users').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst()
+        if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1) return 'taken' as const
+        if (audit) await insertAudit(trx, audit)
+        return 'inserted' as const
+      })
     }
     return this.db.transaction().execute(async (trx) => {
       // PostgreSQL: sign-ups with a limit take turns (SQLite has one writer already).
@@ -179,11 +190,12 @@ export class KyselyMetaStore implements MetaStore {
       const c = await trx.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
       if (Number(c.n) >= maxUsers) return 'full' as const
       await trx.insertInto('users').values(row).execute()
+      if (audit) await insertAudit(trx, audit)
       return 'inserted' as const
     })
   }
 
-  async updateUser(name: string, fields: Partial<Pick<UserRow, 'email' | 'password_hash' | 'updated'>>): Promise<void> {
+  async updateUser(name: string, fields: Partial<Pick<UserRow, 'email' | 'password_hash' | 'updated' | 'admin'>>): Promise<void> {
     await this.db.updateTable('users').set(fields).where('name', '=', name).execute()
   }
 
@@ -191,17 +203,49 @@ export class KyselyMetaStore implements MetaStore {
     return this.db.selectFrom('tokens').selectAll().where('key', '=', key).executeTakeFirst()
   }
 
-  async insertToken(row: TokenRow): Promise<void> {
-    await this.db.insertInto('tokens').values(row).execute()
+  async insertToken(row: TokenRow, audit?: AuditEntry): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('tokens').values(row).execute()
+      if (audit) await insertAudit(trx, audit)
+    })
+  }
+
+  async touchTokens(lastUsed: ReadonlyMap<string, string>): Promise<void> {
+    if (lastUsed.size === 0) return
+    await this.db.transaction().execute(async (trx) => {
+      for (const [key, at] of lastUsed) await trx.updateTable('tokens').set({ last_used: at }).where('key', '=', key).execute()
+    })
+  }
+
+  async listAllTokens(): Promise<TokenRow[]> {
+    return this.db.selectFrom('tokens').selectAll().orderBy('user_name').orderBy('created').orderBy('key').execute()
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await insertAudit(this.db, entry)
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    let query = this.db.selectFrom('audit_log').selectAll()
+    if (q.since !== undefined) query = query.where('at', '>=', q.since)
+    if (q.user !== undefined) query = query.where('actor', '=', q.user)
+    if (q.package !== undefined) query = query.where('package', '=', q.package)
+    if (q.after !== undefined) query = query.where('seq', '>', q.after)
+    const rows = await query.orderBy('seq').limit(Math.max(1, Math.min(1000, q.limit))).execute()
+    return rows.map((r) => ({ ...r, seq: Number(r.seq), action: r.action as AuditAction, details: JSON.parse(r.details) as Record<string, unknown> }))
   }
 
   async listTokens(user: string): Promise<TokenRow[]> {
     return this.db.selectFrom('tokens').selectAll().where('user_name', '=', user).orderBy('created').orderBy('key').execute()
   }
 
-  async deleteToken(key: string): Promise<number> {
-    const r = await this.db.deleteFrom('tokens').where('key', '=', key).executeTakeFirst()
-    return Number(r.numDeletedRows)
+  async deleteToken(key: string, audit?: AuditEntry): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx.deleteFrom('tokens').where('key', '=', key).executeTakeFirst()
+      const n = Number(r.numDeletedRows)
+      if (audit && n > 0) await insertAudit(trx, audit)
+      return n
+    })
   }
 
   async starredBy(user: string): Promise<string[]> {
@@ -397,5 +441,9 @@ class KyselyMetaTx implements PackageTx {
     // Delivered at commit (and only then) to every node listening: they drop their cached copy.
     if (this.locking) await sql`select pg_notify(${CHANGES_CHANNEL}, ${name})`.execute(this.trx)
     return rev
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await insertAudit(this.trx, entry)
   }
 }

@@ -7,6 +7,7 @@
  */
 import type { Generated, Insertable, Selectable } from 'kysely'
 import type { TokenRecord, UserRecord } from '../../auth/user-store.js'
+import type { AuditEntry } from '../../registry/audit-log.js'
 import type { StoredPackage, StoredVersion } from '../../registry/types.js'
 import type { CachedPackumentRow as UplinkCachedPackument } from '../../uplink/uplink-cache.js'
 
@@ -60,6 +61,13 @@ export interface Database {
   tokens: TokensTable
   changes: ChangesTable
   uplink_packuments: UplinkPackumentsTable
+  audit_log: AuditLogTable
+}
+
+/** The audit log (migration 0003): `AuditEntry` with `details` as JSON text. */
+export interface AuditLogTable extends Omit<AuditEntry, 'details'> {
+  seq: Generated<number>
+  details: string
 }
 
 export type PackageRow = Selectable<PackagesTable>
