@@ -1,7 +1,7 @@
 /**
  * `pier gc`: opens the configured stores the way a tool running beside serving nodes must (the
- * disk store's temp files are left alone: they are other processes' writes in progress), runs
- * `collectGarbage` (ops/gc.ts) and formats its report.
+ * disk store's temp files are left alone, as `openBlobStore` always does: they are other
+ * processes' writes in progress), runs `collectGarbage` (ops/gc.ts) and formats its report.
  */
 import { resolve } from 'node:path'
 import { parseDuration } from '../config/uplinks.js'
@@ -89,7 +89,7 @@ export async function runGc(config: Config, opts: { graceMs: number; dryRun: boo
   const meta = await openMetaStore(config.storage.meta, dataDir, cwd)
   try {
     await meta.migrate()
-    const blobs = await openBlobStore(config.storage, dataDir, { clearTemp: false })
+    const blobs = await openBlobStore(config.storage, dataDir)
     try {
       return await collectGarbage(meta, blobs, { graceMs: opts.graceMs, dryRun: opts.dryRun })
     } finally {

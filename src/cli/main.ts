@@ -6,12 +6,16 @@
  */
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
+import { resolve } from 'node:path'
 import { createPier } from '../app.js'
+import { AuthService } from '../auth/auth-service.js'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { CONFIG_HELP, configJson, configText } from './config.js'
 import { RegistryError } from '../registry/errors.js'
 import { GcRefusedError } from '../ops/gc.js'
 import { DEFAULT_GRACE_MS, parseGrace, reportJson, runGc, summaryLine, UsageError } from './gc.js'
+import { sweepBlobTemp } from '../storage/blobs/open-blob-store.js'
+import { openMetaStore } from '../storage/meta/open-meta-store.js'
 
 const HELP = `pier: a self-hosted npm registry
 
@@ -100,6 +104,12 @@ async function main(argv: string[]): Promise<number> {
     }
     process.on('SIGTERM', () => shutdown('SIGTERM'))
     process.on('SIGINT', () => shutdown('SIGINT'))
+    // Before serving: the temp files of blob writes this host's dead processes left (a crash of
+    // the node this one replaces), and any older than 24 h. Other processes' writes stay.
+    const swept = await sweepBlobTemp(config.storage, resolve(process.cwd(), config.storage.local.path))
+    if (swept && swept.deadOwner.length + swept.expired.length > 0) {
+      pier.app.log.info({ deadOwner: swept.deadOwner.length, expired: swept.expired.length, kept: swept.kept.length }, 'removed temp files of interrupted blob writes')
+    }
     const address = await pier.app.listen({ host: config.server.host, port: config.server.port })
     pier.app.log.info({ address }, 'pier listening')
     process.stderr.write(`pier listening on ${address}\n`)
@@ -113,33 +123,42 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
 
-  // One-shot commands never proxy: no need to ask npm for a default uplink.
-  const pier = await createPier({ ...config, uplinks: {}, logger: { level: 'warn' } })
+  const oneShot = cmd === 'migrate' || (cmd === 'user' && sub === 'add' && arg) || (cmd === 'token' && sub === 'create' && arg)
+  if (!oneShot) {
+    process.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${HELP}`)
+    return 1
+  }
+  // One-shot commands open the metadata store only (migrated, as every command does): no server,
+  // no uplinks, and no blob store, whose temp files are the writes in progress of nodes serving
+  // beside them on this disk.
+  const meta = await openMetaStore(config.storage.meta, resolve(process.cwd(), config.storage.local.path), process.cwd(), (err) =>
+    process.stderr.write(`pier: warning: metadata store connection error: ${err.message}\n`),
+  )
+  let auth: AuthService | undefined
   try {
+    await meta.migrate()
+    auth = new AuthService(meta, { allowSignup: config.auth.local.allow_signup, maxUsers: config.auth.local.max_users, admins: config.auth.admins })
     if (cmd === 'migrate') {
       process.stdout.write('migrations applied\n')
       return 0
     }
-    if (cmd === 'user' && sub === 'add' && arg) {
+    if (cmd === 'user' && arg) {
       const password = values.password ?? (await readPassword())
-      await pier.auth.addUser(arg, password, values.email ?? '')
+      await auth.addUser(arg, password, values.email ?? '')
       process.stdout.write(`user ${arg} created\n`)
       return 0
     }
-    if (cmd === 'token' && sub === 'create' && arg) {
-      if (!(await pier.meta.getUser(arg))) throw new RegistryError('NOT_FOUND', `user ${arg} does not exist (create it with: pier user add ${arg})`)
-      const { token } = await pier.auth.createToken(arg, {
-        readonly: values['read-only'] === true,
-        cidrWhitelist: values.cidr,
-        description: values.description,
-      })
-      process.stdout.write(`${token}\n`)
-      return 0
-    }
-    process.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${HELP}`)
-    return 1
+    if (!arg || !(await meta.getUser(arg))) throw new RegistryError('NOT_FOUND', `user ${arg} does not exist (create it with: pier user add ${arg})`)
+    const { token } = await auth.createToken(arg, {
+      readonly: values['read-only'] === true,
+      cidrWhitelist: values.cidr,
+      description: values.description,
+    })
+    process.stdout.write(`${token}\n`)
+    return 0
   } finally {
-    await pier.close()
+    await auth?.close()
+    await meta.close()
   }
 }
 

@@ -5,14 +5,16 @@
  */
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { basename, dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { TARBALL_PREFIX, tarballKey } from '../../src/registry/blob-keys.js'
 import type { BlobInfo, BlobStore } from '../../src/registry/stores.js'
-import { FsBlobStore } from '../../src/storage/blobs/fs-blob-store.js'
+import { FsBlobStore, tempFileOwner } from '../../src/storage/blobs/fs-blob-store.js'
 import { S3BlobStore } from '../../src/storage/blobs/s3-blob-store.js'
+import { deadPid, plantTemp, spawnSleeper, tempName } from '../helpers/blob-temp.js'
 import { tempDir } from '../helpers/pier.js'
 import { startS3, type TestS3 } from '../helpers/s3.js'
 
@@ -234,7 +236,7 @@ for (const backend of BACKENDS) {
   })
 }
 
-void describe('FsBlobStore: temp files, mtimes, ping failure', () => {
+void describe('FsBlobStore: temp files (sweep, failed puts), mtimes, ping failure', () => {
   let dir: string
   let store: FsBlobStore
   before(async () => {
@@ -244,18 +246,101 @@ void describe('FsBlobStore: temp files, mtimes, ping failure', () => {
   })
   after(() => rmSync(dir, { recursive: true, force: true }))
 
-  void test('list skips temp files (writes in progress); init({ clearTemp: false }) leaves them, init() removes them', async () => {
+  void test('list skips temp files (writes in progress); init() removes none of them', async () => {
     const part = join(dir, '.tmp', 'abc.part')
     writeFileSync(part, 'half a tarball')
     const bytes = randomBytes(10)
     await store.put(keyOf(bytes), bytes)
     const all = await listAll(store, '')
     assert.deepEqual([...all.keys()], [keyOf(bytes)])
+    await new FsBlobStore(dir).init()
     await new FsBlobStore(dir).init({ clearTemp: false })
     assert.equal((await listAll(new FsBlobStore(dir), '')).size, 1)
-    assert.ok(readdirNames(join(dir, '.tmp')).includes('abc.part'), 'a second process leaves the temp file alone')
-    await new FsBlobStore(dir).init()
-    assert.deepEqual(readdirNames(join(dir, '.tmp')), [], 'a starting node clears it')
+    assert.ok(readdirNames(join(dir, '.tmp')).includes('abc.part'), 'a second store opened on the folder leaves the temp file alone')
+    rmSync(part)
+  })
+
+  void test('temp-file names record the writer: host (percent-encoded, dots allowed) and PID', () => {
+    assert.deepEqual(tempFileOwner('node-1.4242.0123456789abcdef.part'), { host: 'node-1', pid: 4242 })
+    assert.deepEqual(tempFileOwner('node-1.corp.example.7.ab.part'), { host: 'node-1.corp.example', pid: 7 })
+    assert.deepEqual(tempFileOwner(`${encodeURIComponent('odd/host name')}.12.ff.part`), { host: 'odd/host name', pid: 12 })
+    assert.deepEqual(tempFileOwner(tempName(99)), { host: hostname(), pid: 99 })
+    // Names of an older Pier (`<hex>.part`) and anything else: no known writer.
+    for (const bad of ['0123456789abcdef.part', 'abc.part', 'h.12.ff', 'h.0.ff.part', 'h.-1.ff.part', 'h.012.ff.part', 'h.12.xyz.part', '.12.ff.part', 'h.99999999999.ff.part', '%E0%A4%A.12.ff.part']) {
+      assert.equal(tempFileOwner(bad), undefined, bad)
+    }
+  })
+
+  void test('sweepTemp removes the files of dead processes of this host and old ones, and keeps live writes here and young ones of other hosts', async () => {
+    const tmp = join(dir, '.tmp')
+    const sleeper = await spawnSleeper()
+    try {
+      const dead = deadPid()
+      const names = {
+        mine: plantTemp(tmp, tempName(process.pid)),
+        liveOther: plantTemp(tmp, tempName(sleeper.pid)),
+        deadHere: plantTemp(tmp, tempName(dead)),
+        deadHereOld: plantTemp(tmp, tempName(dead), 48 * 3600_000),
+        otherHost: plantTemp(tmp, tempName(dead, 'other-host.example')),
+        otherHostOld: plantTemp(tmp, tempName(sleeper.pid, 'other-host.example'), 25 * 3600_000),
+        ownerless: plantTemp(tmp, 'abcdef0123456789.part'),
+        ownerlessOld: plantTemp(tmp, 'fedcba9876543210.part', 25 * 3600_000),
+        liveOld: plantTemp(tmp, tempName(sleeper.pid), 25 * 3600_000),
+      }
+      const base = Object.fromEntries(Object.entries(names).map(([k, p]) => [k, basename(p)])) as Record<keyof typeof names, string>
+      mkdirSync(join(tmp, 'a-folder'))
+      const swept = await store.sweepTemp()
+      assert.deepEqual(swept.deadOwner, [base.deadHere, base.deadHereOld].sort())
+      assert.deepEqual(swept.expired, [base.otherHostOld, base.ownerlessOld, base.liveOld].sort())
+      assert.deepEqual(swept.kept, [base.mine, base.liveOther, base.otherHost, base.ownerless].sort())
+      assert.deepEqual(readdirNames(tmp), [...swept.kept, 'a-folder'].sort(), 'what is kept is on disk, nothing else (folders untouched)')
+
+      // A smaller age bound; and once the sleeper has exited its file is a dead process's.
+      await sleeper.stop()
+      const again = await store.sweepTemp({ maxAgeMs: 3_600_000 })
+      assert.deepEqual(again.deadOwner, [base.liveOther])
+      assert.deepEqual(again.expired, [])
+      assert.deepEqual(readdirNames(tmp), [base.mine, base.otherHost, base.ownerless, 'a-folder'].sort())
+      // init({ clearTemp: true }) is the same sweep.
+      utimesSync(names.otherHost, new Date(0), new Date(0))
+      await new FsBlobStore(dir).init({ clearTemp: true })
+      assert.deepEqual(readdirNames(tmp), [base.mine, base.ownerless, 'a-folder'].sort())
+    } finally {
+      await sleeper.stop()
+      for (const f of readdirSync(join(dir, '.tmp'))) rmSync(join(dir, '.tmp', f), { recursive: true, force: true })
+    }
+  })
+
+  void test('a put that fails removes its temp file at once: its folder blocked by a file (mkdir fails), its folder removed under it (rename fails)', async () => {
+    const tmp = join(dir, '.tmp')
+    const bytes = randomBytes(300 * 1024) // above the synchronous-write size: the async write path
+    const key = keyOf(bytes)
+    // A file sits where the key's last folder must go: mkdir fails (EEXIST / ENOTDIR).
+    const folder = join(dir, dirname(key))
+    mkdirSync(dirname(folder), { recursive: true })
+    writeFileSync(folder, 'in the way')
+    await assert.rejects(store.put(key, bytes), (e: NodeJS.ErrnoException) => e.code === 'EEXIST' || e.code === 'ENOTDIR')
+    assert.deepEqual(readdirNames(tmp), [], 'no temp file after the failed mkdir')
+    assert.equal(await store.stat(key), undefined)
+    rmSync(folder)
+
+    // The key's folder, made by an earlier put (so known to this store), is removed behind its
+    // back: the rename fails (ENOENT).
+    const first = randomBytes(20)
+    await store.put(keyOf(first), first)
+    // The store takes any key; this one sits in the first blob's folder.
+    const small = randomBytes(20)
+    const smallKey = `${dirname(keyOf(first))}/${createHash('sha512').update(small).digest('hex')}.tgz`
+    rmSync(join(dir, dirname(keyOf(first))), { recursive: true })
+    await assert.rejects(store.put(smallKey, small), (e: NodeJS.ErrnoException) => e.code === 'ENOENT')
+    assert.deepEqual(readdirNames(tmp), [], 'no temp file after the failed rename')
+
+    // Once the way is clear the same store writes both: a folder a failed put was to use is made again.
+    await store.put(key, bytes)
+    await store.put(smallKey, small)
+    assert.deepEqual(await store.read(key), bytes)
+    assert.deepEqual(await store.read(smallKey), small)
+    assert.deepEqual(readdirNames(tmp), [])
   })
 
   void test('a put of bytes already stored refreshes the modification time (gc then sees a young blob)', async () => {

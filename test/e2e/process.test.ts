@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { create as tarCreate } from 'tar'
@@ -214,10 +215,11 @@ describe('Pier as a process', () => {
     }
     assert.ok(acked.length >= 12)
 
-    // Temp files of interrupted blob writes are removed at start-up; plant one to be sure there is one.
+    // Temp files of interrupted blob writes are removed at start-up when their writer (named in the
+    // file name: host and pid) is dead; plant one of the killed process to be sure there is one.
     const tmp = join(dataDir, 'data', 'blobs', '.tmp')
     const leftover = readdirSync(tmp).length
-    writeFileSync(join(tmp, 'interrupted.part'), randomBytes(1000))
+    writeFileSync(join(tmp, `${encodeURIComponent(hostname())}.${p1.child.pid}.0123456789abcdef.part`), randomBytes(1000))
 
     const p2 = await startPier({}, { dataDir })
     try {
