@@ -113,6 +113,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
       registry.forget()
     },
   )
+  await registry.reloadAccess()
   const auth = new AuthService(meta, {
     allowSignup: config.auth.local.allow_signup,
     maxUsers: config.auth.local.max_users,

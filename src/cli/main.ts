@@ -8,7 +8,13 @@ import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
 import { resolve } from 'node:path'
 import { createPier } from '../app.js'
-import { AuthService } from '../auth/auth-service.js'
+import { AuthService, type Actor } from '../auth/auth-service.js'
+import { tokenOptions } from '../auth/token-body.js'
+import { AccessPolicy } from '../registry/access.js'
+import type { AuditRecord } from '../registry/audit-log.js'
+import { OrgAdmin } from '../registry/org-admin.js'
+import { AccessDirectory } from '../registry/orgs.js'
+import { ReadGate } from '../registry/read-gate.js'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { CONFIG_HELP, configJson, configText } from './config.js'
 import { RegistryError } from '../registry/errors.js'
@@ -21,10 +27,18 @@ const HELP = `pier: a self-hosted npm registry
 
 Usage:
   pier start [--config FILE]                  start the registry (default port 3000, data in ./data)
-  pier user add NAME [--email E] [--password P]
-                                              create a user (password read from stdin when omitted)
-  pier token create NAME [--read-only] [--cidr CIDR]... [--description D]
-                                              print a new bearer token for user NAME
+  pier user add NAME [--email E] [--password P] [--admin]
+                                              create a user (password read from stdin when omitted);
+                                              --admin: an administrator (may do everything)
+  pier token create NAME [--read-only] [--cidr CIDR]... [--description D] [--name N]
+                    [--expires DAYS] [--packages PKG]... [--packages-all] [--scopes @S]...
+                    [--orgs ORG]... [--packages-and-scopes-permission read-only|read-write|no-access]
+                    [--orgs-permission read-only|read-write|no-access]
+                                              print a new bearer token for user NAME; the options
+                                              are npm 11's \`npm token create\` ones (granular tokens)
+  pier org create NAME --owner USER           create org NAME (the scope @NAME) with its first owner
+  pier audit [--since TIME] [--user U] [--package P] [--json]
+                                              print the audit log (oldest first)
   pier migrate [--config FILE]                apply database migrations and exit
   pier gc [--grace DURATION] [--dry-run] [--json] [--config FILE]
                                               delete tarball blobs that no package version and no
@@ -42,6 +56,30 @@ Configuration (rc style, lowest precedence first): /etc/pier/config, /etc/pierrc
 working folder up, then --config FILE, else $PIER_CONFIG, else ./config.yaml when present; JSON,
 INI or YAML. Environment overrides: pier_server__port=4000 or PIER_SERVER__PORT=4000.
 `
+
+/**
+ * `pier audit`: the whole log (or what the filters keep), oldest first, one line per entry
+ * (`<at> <actor> <action> <package> <details>`), or a JSON array with `--json`.
+ */
+async function printAudit(auth: AuthService, o: { since?: string | undefined; user?: string | undefined; package?: string | undefined; json?: boolean | undefined }): Promise<number> {
+  if (o.since !== undefined && Number.isNaN(Date.parse(o.since))) throw new UsageError(`--since must be an ISO 8601 time, not "${o.since}"`)
+  const q = {
+    limit: 1000,
+    ...(o.since !== undefined ? { since: new Date(o.since).toISOString() } : {}),
+    ...(o.user !== undefined ? { user: o.user } : {}),
+    ...(o.package !== undefined ? { package: o.package } : {}),
+  }
+  const all: AuditRecord[] = []
+  for (let after = 0; ; ) {
+    const page = await auth.readAudit(undefined, { ...q, after })
+    all.push(...page)
+    if (page.length < q.limit) break
+    after = (page[page.length - 1] as AuditRecord).seq
+  }
+  if (o.json) process.stdout.write(JSON.stringify(all, null, 2) + '\n')
+  else for (const e of all) process.stdout.write(`${e.at} ${e.actor ?? '-'} ${e.action} ${e.package ?? '-'} ${JSON.stringify(e.details)}\n`)
+  return 0
+}
 
 async function readPassword(): Promise<string> {
   const rl = createInterface({ input: process.stdin })
@@ -65,6 +103,19 @@ async function main(argv: string[]): Promise<number> {
       cidr: { type: 'string', multiple: true },
       description: { type: 'string' },
       grace: { type: 'string' },
+      admin: { type: 'boolean' },
+      name: { type: 'string' },
+      expires: { type: 'string' },
+      packages: { type: 'string', multiple: true },
+      'packages-all': { type: 'boolean' },
+      scopes: { type: 'string', multiple: true },
+      orgs: { type: 'string', multiple: true },
+      'packages-and-scopes-permission': { type: 'string' },
+      'orgs-permission': { type: 'string' },
+      owner: { type: 'string' },
+      since: { type: 'string' },
+      user: { type: 'string' },
+      package: { type: 'string' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
     },
@@ -123,7 +174,12 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
 
-  const oneShot = cmd === 'migrate' || (cmd === 'user' && sub === 'add' && arg) || (cmd === 'token' && sub === 'create' && arg)
+  const oneShot =
+    cmd === 'migrate' ||
+    cmd === 'audit' ||
+    (cmd === 'user' && sub === 'add' && arg) ||
+    (cmd === 'token' && sub === 'create' && arg) ||
+    (cmd === 'org' && sub === 'create' && arg)
   if (!oneShot) {
     process.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${HELP}`)
     return 1
@@ -142,18 +198,42 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write('migrations applied\n')
       return 0
     }
+    const cli: Actor = { name: null }
     if (cmd === 'user' && arg) {
       const password = values.password ?? (await readPassword())
-      await auth.addUser(arg, password, values.email ?? '')
-      process.stdout.write(`user ${arg} created\n`)
+      await auth.addUser(arg, password, values.email ?? '', { admin: values.admin === true, actor: cli })
+      process.stdout.write(`user ${arg} created${values.admin ? ' (administrator)' : ''}\n`)
+      return 0
+    }
+    if (cmd === 'audit') return await printAudit(auth, values)
+    if (cmd === 'org' && arg) {
+      if (!values.owner) throw new UsageError('pier org create NAME --owner USER')
+      const directory = new AccessDirectory()
+      const orgs = new OrgAdmin({ store: meta, directory, gate: new ReadGate(new AccessPolicy(false, undefined, directory)), maintainersOf: async () => [] })
+      await orgs.reload()
+      await orgs.createOrg(arg, values.owner, { name: undefined, readonly: false, admin: true })
+      process.stdout.write(`org ${arg} created (scope @${arg}), owner ${values.owner}, team ${arg}:developers\n`)
       return 0
     }
     if (!arg || !(await meta.getUser(arg))) throw new RegistryError('NOT_FOUND', `user ${arg} does not exist (create it with: pier user add ${arg})`)
-    const { token } = await auth.createToken(arg, {
-      readonly: values['read-only'] === true,
-      cidrWhitelist: values.cidr,
-      description: values.description,
-    })
+    const expires = values.expires === undefined ? undefined : Number(values.expires)
+    const { token } = await auth.createToken(
+      arg,
+      tokenOptions({
+        readonly: values['read-only'] === true,
+        cidr_whitelist: values.cidr,
+        description: values.description,
+        name: values.name,
+        expires,
+        packages: values.packages,
+        packages_all: values['packages-all'] === true,
+        scopes: values.scopes,
+        orgs: values.orgs,
+        packages_and_scopes_permission: values['packages-and-scopes-permission'],
+        orgs_permission: values['orgs-permission'],
+      }),
+      cli,
+    )
     process.stdout.write(`${token}\n`)
     return 0
   } finally {

@@ -16,6 +16,7 @@ import { errorHandler, sendError } from './errors.js'
 import { fastPath, type FastPath } from './fast-path.js'
 import { registerLoadShedding } from './load-shedding.js'
 import { requestHooks } from './request-hooks.js'
+import { orgRoutes } from './routes/access.js'
 import { adminRoutes } from './routes/admin.js'
 import { auditRoutes } from './routes/audit.js'
 import { distTagRoutes } from './routes/dist-tags.js'
@@ -127,6 +128,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   healthRoutes(app, ctx)
   userRoutes(app, ctx)
   adminRoutes(app, ctx)
+  orgRoutes(app, ctx)
   distTagRoutes(app, ctx)
   auditRoutes(app, ctx)
   packageRoutes(app, ctx)

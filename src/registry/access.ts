@@ -13,6 +13,7 @@
  */
 import { forbidden, notFound, unauthenticated } from './errors.js'
 import { PackageRules } from './package-rules.js'
+import { AccessDirectory, scopeOrg } from './orgs.js'
 import type { Principal, TokenGrant } from './types.js'
 
 const NOBODY: Principal = Object.freeze({ name: undefined, readonly: false })
@@ -40,14 +41,20 @@ export const ANONYMOUS_WRITER = 'anonymous'
 
 /** Access decisions for one auth mode. */
 export class AccessPolicy {
+  /**
+   * @param directory orgs, teams, grants and private packages (orgs.ts): a private package is read
+   *   only by its maintainers, granted teams and its org's owners and admins; org members publish
+   *   new packages in the org's scope, and teams granted `write` change existing ones
+   */
   constructor(
     readonly open: boolean,
     readonly rules: PackageRules = new PackageRules([]),
+    readonly directory: AccessDirectory = new AccessDirectory(),
   ) {}
 
   /** Whether anyone may read `name`: then the GET hot path needs no credentials. */
   readableByAll(name: string): boolean {
-    return this.open || this.rules.readableByAll(name)
+    return this.open || (this.rules.readableByAll(name) && this.directory.visibility(name) === 'public')
   }
 
   /**
@@ -57,7 +64,10 @@ export class AccessPolicy {
   canRead(name: string, p: Principal): boolean {
     if (this.open) return true
     const as = p.grant && !(grantCovers(p.grant, name) && p.grant.permission !== 'no-access') ? NOBODY : p
-    return as.admin === true || this.rules.canRead(name, as)
+    if (as.admin === true) return true
+    if (!this.rules.canRead(name, as)) return false
+    if (this.directory.visibility(name) === 'public') return true
+    return as.name !== undefined && this.directory.mayReadPrivate(name, as.name)
   }
 
   /**
@@ -103,6 +113,21 @@ export class AccessPolicy {
    */
   requireMaintainer(user: string, name: string, maintainers: readonly string[], admin = false): void {
     if (this.open || admin || maintainers.includes(user)) return
+    // A team granted read-write, or an owner or admin of the package's org.
+    if (this.directory.teamRight(name, user) === 'write' || this.directory.managesScopeOf(name, user)) return
     throw forbidden(`User "${user}" is not a maintainer of "${name}".`)
+  }
+
+  /**
+   * Checks that `user` may create package `name`: in a scope that belongs to an org, only the
+   * org's members may (npm: publishing into an org's scope needs membership).
+   * @param admin the writer is an administrator (always passes)
+   * @throws RegistryError FORBIDDEN naming the org
+   */
+  requireMayCreate(user: string, name: string, admin = false): void {
+    if (this.open || admin) return
+    const org = scopeOrg(name)
+    if (org === undefined || !this.directory.hasOrg(org) || this.directory.role(org, user) !== undefined) return
+    throw forbidden(`User "${user}" is not a member of org "${org}", which owns the scope @${org}.`)
   }
 }

@@ -14,13 +14,15 @@ import { LRUCache } from 'lru-cache'
 import { AccessPolicy } from './access.js'
 import { tarballKey } from './blob-keys.js'
 import { addDistTag, checkTagName, removeDistTag } from './dist-tags.js'
-import { badRequest } from './errors.js'
+import { badRequest, notFound } from './errors.js'
 import { asPackageName } from './names.js'
 import { Packuments } from './packument.js'
 import { PackageRules } from './package-rules.js'
 import { applyPublish, planPublish, type StoredPlan } from './publish.js'
 import { ReadGate } from './read-gate.js'
 import { brotliOf, type RenderedBody } from './render.js'
+import { OrgAdmin, type PackageRights } from './org-admin.js'
+import { ACCESS_CHANGED, AccessDirectory, type OrgStore, type PackageMfa } from './orgs.js'
 import { RenderCache, sizeOf, type CacheSize } from './render-cache.js'
 import { searchObject, searchWords, type SearchObject, type SearchQuery } from './search.js'
 import { starredBy, type StarRow } from './stars.js'
@@ -85,12 +87,16 @@ export class Registry {
   private readonly writes: WritePath
   private readonly tarballBytes: LRUCache<string, Buffer>
 
+  /** Orgs, teams and grants: `npm org`, `npm team`, `npm access` (org-admin.ts). */
+  readonly orgs: OrgAdmin
+  private readonly directory = new AccessDirectory()
+
   constructor(
-    private readonly store: PackageStore,
+    private readonly store: PackageStore & OrgStore,
     private readonly blobs: BlobStore,
     private readonly opts: RegistryOptions,
   ) {
-    this.access = new AccessPolicy(opts.open, opts.rules ?? new PackageRules([]))
+    this.access = new AccessPolicy(opts.open, opts.rules ?? new PackageRules([]), this.directory)
     this.gate = new ReadGate(this.access)
     this.cache = new RenderCache({
       maxStateBytes: opts.cacheBytes?.states ?? 32 * 1024 * 1024,
@@ -116,11 +122,24 @@ export class Registry {
       redirectSeconds: opts.tarballRedirectSeconds,
     })
     this.writes = new WritePath({ store, access: this.access, gate: this.gate, log: opts.log })
-    this.writes.onCommit((name) => {
+    this.orgs = new OrgAdmin({
+      store,
+      directory: this.directory,
+      gate: this.gate,
+      maintainersOf: async (name) => (await this.packuments.state(name))?.maintainers.map((m) => m.name) ?? [],
+    })
+    this.writes.onCommit((name, e) => {
       this.cache.invalidate(name)
       // Its scope now has a local package: it stops proxying at once.
       this.uplinks?.localWrite(name)
+      // A status change, or maintainers of a private package: the directory holds both.
+      if (e.op === 'access' || (e.op === 'update' && this.directory.visibility(name) === 'private')) void this.reloadAccess().catch(() => undefined)
     })
+  }
+
+  /** Loads the access directory (orgs, teams, grants, private packages); call before serving. */
+  async reloadAccess(): Promise<void> {
+    await this.orgs.reload()
   }
 
   /**
@@ -128,8 +147,9 @@ export class Registry {
    * name is given (the change notifications were interrupted, so some may have been missed).
    */
   forget(name?: string): void {
+    if (name === ACCESS_CHANGED || name === undefined) void this.reloadAccess().catch(() => undefined)
     if (name === undefined) this.cache.invalidateAll()
-    else this.cache.invalidate(name)
+    else if (name !== ACCESS_CHANGED) this.cache.invalidate(name)
   }
 
   // ---- Reads: each admits the caller through the gate first. ----
@@ -283,7 +303,59 @@ export class Registry {
     return starredBy(this.store, this.gate, user, caller)
   }
 
+  /**
+   * `npm access get status`: `{ public }` of a package the caller may read.
+   * @throws RegistryError NOT_FOUND (unknown, or unreadable), UNAUTHENTICATED
+   */
+  async packageVisibility(name: string, caller: Caller): Promise<{ public: boolean }> {
+    await this.gate.admit(name, caller)
+    if (!(await this.store.packageExists(name))) throw notFound()
+    return { public: this.directory.visibility(name) === 'public' }
+  }
+
+  /** The mfa setting of a package the caller may read (`npm access get mfa` has no route; reported here). */
+  async packageMfa(name: string, caller: Caller): Promise<PackageMfa> {
+    await this.gate.admit(name, caller)
+    return this.directory.mfa(name)
+  }
+
+  /** `npm access list packages @org`. @throws RegistryError NOT_FOUND (no such org) */
+  async orgPackages(org: string, caller: Principal): Promise<PackageRights> {
+    const maintained = new Set(caller.name === undefined ? [] : await this.store.packagesMaintainedBy(caller.name))
+    return this.orgs.orgPackages(org, caller, await this.store.packagesInScope(`@${org}`), maintained)
+  }
+
+  /** `npm access list packages <user>`. */
+  async userPackages(user: string, caller: Caller): Promise<PackageRights> {
+    return this.orgs.userPackages(user, caller, await this.store.packagesMaintainedBy(user))
+  }
+
   // ---- Writes: each runs in the write path. ----
+
+  /**
+   * `npm access set status=public|private` and `set mfa=…` (POST /-/package/<name>/access):
+   * `{ access: "public" | "restricted" }` and/or `{ publish_requires_tfa, automation_token_overrides_tfa }`.
+   * Maintainers and the org's owners and admins may change it.
+   * @throws RegistryError BAD_REQUEST (body), NOT_FOUND, FORBIDDEN, UNAUTHENTICATED
+   */
+  setPackageAccess(name: string, body: unknown, principal: Principal): Promise<WriteResult> {
+    const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>
+    const visibility = b.access === undefined ? undefined : b.access === 'public' ? 'public' : b.access === 'restricted' || b.access === 'private' ? 'private' : null
+    if (visibility === null) throw badRequest('access must be "public" or "restricted".')
+    let mfa: PackageMfa | undefined
+    if (b.publish_requires_tfa !== undefined) {
+      if (typeof b.publish_requires_tfa !== 'boolean') throw badRequest('publish_requires_tfa must be true or false.')
+      mfa = !b.publish_requires_tfa ? 'none' : b.automation_token_overrides_tfa === true ? 'automation' : 'publish'
+    }
+    if (visibility === undefined && mfa === undefined) throw badRequest('Nothing to set: send "access" or "publish_requires_tfa".')
+    return this.writes.write(name, principal, { op: 'access' }, async (w) => {
+      const now = await w.tx.getPackageAccess(name)
+      const next = { visibility: visibility ?? now.visibility, mfa: mfa ?? now.mfa }
+      if (next.visibility === now.visibility && next.mfa === now.mfa) return { changed: false, value: undefined }
+      await w.tx.setPackageAccess(name, next.visibility, next.mfa)
+      return { changed: true, value: undefined, audit: { visibility: next.visibility, mfa: next.mfa } }
+    })
+  }
 
   /**
    * Whether `principal` may write `name` at all (the write path's first checks, see

@@ -10,6 +10,7 @@
  */
 import type { Readable } from 'node:stream'
 import type { AuditEntry } from './audit-log.js'
+import type { PackageMfa, PackageVisibility } from './orgs.js'
 import type { Person, StoredPackage, StoredPackument, StoredVersion } from './types.js'
 
 /** One hit of `PackageStore.search`: a package and its `latest` version. */
@@ -67,6 +68,10 @@ export interface PackageTx {
   bumpRev(name: string, now: string, deleted?: boolean): Promise<string>
   /** Appends an audit-log entry in this transaction (it commits or rolls back with the write). */
   appendAudit(entry: AuditEntry): Promise<void>
+  /** The package's status and mfa setting (orgs.ts), `public`/`none` when never set. */
+  getPackageAccess(name: string): Promise<{ visibility: PackageVisibility; mfa: PackageMfa }>
+  /** Sets them; at commit every node reloads its access directory (orgs.ts `ACCESS_CHANGED`). */
+  setPackageAccess(name: string, visibility: PackageVisibility, mfa: PackageMfa): Promise<void>
 }
 
 /** The package half of the metadata store. */

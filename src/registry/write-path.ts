@@ -28,7 +28,7 @@ import type { PackageStore, PackageTx } from './stores.js'
 import type { Principal, StoredPackage } from './types.js'
 
 /** The kinds of write, as logged (and later audited). */
-export type WriteOp = 'publish' | 'update' | 'unpublish' | 'remove-tarball' | 'dist-tag-add' | 'dist-tag-rm'
+export type WriteOp = 'publish' | 'update' | 'unpublish' | 'remove-tarball' | 'dist-tag-add' | 'dist-tag-rm' | 'access'
 
 /** What a mutation sees: the locked package and the transaction to change it with. */
 export interface WriteContext {
@@ -159,7 +159,10 @@ export class WritePath {
         if (!opts.create) throw notFound()
         // A concurrent publish of the same new name (PostgreSQL) may win: then this one is an ordinary write.
         created = await tx.insertPackage(name, now)
-        if (created) await tx.setMaintainers(name, [writer])
+        if (created) {
+          access.requireMayCreate(writer, name, principal.admin === true)
+          await tx.setMaintainers(name, [writer])
+        }
         pkg = await tx.getPackage(name)
         if (!pkg) throw new Error(`package row of ${name} missing right after its insert`)
       }

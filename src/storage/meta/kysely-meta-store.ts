@@ -9,11 +9,13 @@ import type { CachedPackumentRow, Database, PackageRow, TokenRow, UserRow, Versi
 import type { MetaStore } from './meta-store.js'
 import { cachedTarballKeys } from '../../registry/blob-references.js'
 import type { AuditAction, AuditEntry, AuditQuery, AuditRecord } from '../../registry/audit-log.js'
+import { ACCESS_CHANGED, type AccessDirectorySnapshot, type OrgRole, type OrgTx, type PackageMfa, type PackageVisibility, type TeamPermission } from '../../registry/orgs.js'
 import type { PackageChange, PackageTx, SearchHit } from '../../registry/stores.js'
 import type { Person, StoredPackument } from '../../registry/types.js'
 import * as m0001 from './migrations/0001-init.js'
 import * as m0002 from './migrations/0002-uplink-cache.js'
 import * as m0003 from './migrations/0003-accounts.js'
+import * as m0004 from './migrations/0004-orgs.js'
 
 /** Inserts one audit-log entry with `db` (the store, or a transaction). */
 async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
@@ -21,7 +23,7 @@ async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
 }
 
 /** SQLite's migrations in name order; each is frozen in time. */
-export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite }
+export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004 }
 
 /**
  * Advisory lock key (`pg_advisory_xact_lock`) serialising appends to `changes` on PostgreSQL, so
@@ -225,6 +227,55 @@ export class KyselyMetaStore implements MetaStore {
     await insertAudit(this.db, entry)
   }
 
+  async loadAccessDirectory(): Promise<AccessDirectorySnapshot> {
+    const [orgs, members, teams, teamMembers, grants, access] = await Promise.all([
+      this.db.selectFrom('orgs').select(['name', 'created']).orderBy('name').execute(),
+      this.db.selectFrom('org_members').select(['org', 'user_name as user', 'role']).execute(),
+      this.db.selectFrom('teams').select(['org', 'name', 'description']).execute(),
+      this.db.selectFrom('team_members').select(['org', 'team', 'user_name as user']).execute(),
+      this.db.selectFrom('team_packages').select(['org', 'team', 'package', 'permission']).execute(),
+      this.db.selectFrom('package_access').select(['name', 'visibility', 'mfa']).execute(),
+    ])
+    const privateNames = access.filter((a) => a.visibility === 'private').map((a) => a.name)
+    const maint =
+      privateNames.length === 0 ? [] : await this.db.selectFrom('maintainers').select(['name', 'user_name']).where('name', 'in', privateNames).execute()
+    return {
+      orgs,
+      members,
+      teams,
+      teamMembers,
+      grants,
+      packages: access.map((a) => ({ ...a, maintainers: maint.filter((m) => m.name === a.name).map((m) => m.user_name) })),
+    }
+  }
+
+  async orgTransaction<T>(fn: (tx: OrgTx) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      const out = await fn(new KyselyOrgTx(trx))
+      if (this.concurrentWriters) await sql`select pg_notify(${CHANGES_CHANNEL}, ${ACCESS_CHANGED})`.execute(trx)
+      return out
+    })
+  }
+
+  async packagesInScope(scope: string): Promise<string[]> {
+    // LIKE's `_` and `%` in a scope would match more: the prefix is checked again on each row.
+    const rows = await this.db.selectFrom('packages').select('name').where('name', 'like', `${scope}/%`).orderBy('name').execute()
+    const names = rows.map((r) => r.name).filter((n) => n.startsWith(`${scope}/`))
+    if (names.length === 0) return []
+    const live = await this.db.selectFrom('versions').select('name').distinct().where('name', 'in', names).where('unpublished', 'is', null).execute()
+    const keep = new Set(live.map((r) => r.name))
+    return names.filter((n) => keep.has(n))
+  }
+
+  async packagesMaintainedBy(user: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('maintainers').select('name').where('user_name', '=', user).orderBy('name').execute()
+    return rows.map((r) => r.name)
+  }
+
+  async packageExists(name: string): Promise<boolean> {
+    return (await this.db.selectFrom('versions').select('name').where('name', '=', name).where('unpublished', 'is', null).limit(1).executeTakeFirst()) !== undefined
+  }
+
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
     let query = this.db.selectFrom('audit_log').selectAll()
     if (q.since !== undefined) query = query.where('at', '>=', q.since)
@@ -332,6 +383,80 @@ export class KyselyMetaStore implements MetaStore {
 }
 
 /** PackageTx over a Kysely transaction. */
+/** The directory writes of one `orgTransaction`. */
+class KyselyOrgTx implements OrgTx {
+  constructor(private readonly trx: Transaction<Database>) {}
+
+  async insertOrg(name: string, now: string): Promise<boolean> {
+    const r = await this.trx.insertInto('orgs').values({ name, created: now }).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst()
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0
+  }
+
+  async setMember(org: string, user: string, role: OrgRole): Promise<void> {
+    await this.trx
+      .insertInto('org_members')
+      .values({ org, user_name: user, role })
+      .onConflict((oc) => oc.columns(['org', 'user_name']).doUpdateSet({ role }))
+      .execute()
+  }
+
+  async removeMember(org: string, user: string): Promise<number> {
+    await this.trx.deleteFrom('team_members').where('org', '=', org).where('user_name', '=', user).execute()
+    const r = await this.trx.deleteFrom('org_members').where('org', '=', org).where('user_name', '=', user).executeTakeFirst()
+    return Number(r.numDeletedRows)
+  }
+
+  async insertTeam(org: string, team: string, description: string | null, now: string): Promise<boolean> {
+    const r = await this.trx
+      .insertInto('teams')
+      .values({ org, name: team, description, created: now })
+      .onConflict((oc) => oc.columns(['org', 'name']).doNothing())
+      .executeTakeFirst()
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0
+  }
+
+  async deleteTeam(org: string, team: string): Promise<number> {
+    await this.trx.deleteFrom('team_members').where('org', '=', org).where('team', '=', team).execute()
+    await this.trx.deleteFrom('team_packages').where('org', '=', org).where('team', '=', team).execute()
+    const r = await this.trx.deleteFrom('teams').where('org', '=', org).where('name', '=', team).executeTakeFirst()
+    return Number(r.numDeletedRows)
+  }
+
+  async addTeamMember(org: string, team: string, user: string): Promise<void> {
+    await this.trx
+      .insertInto('team_members')
+      .values({ org, team, user_name: user })
+      .onConflict((oc) => oc.columns(['org', 'team', 'user_name']).doNothing())
+      .execute()
+  }
+
+  async removeTeamMember(org: string, team: string, user: string): Promise<number> {
+    const r = await this.trx.deleteFrom('team_members').where('org', '=', org).where('team', '=', team).where('user_name', '=', user).executeTakeFirst()
+    return Number(r.numDeletedRows)
+  }
+
+  async setGrant(org: string, team: string, pkg: string, permission: TeamPermission): Promise<void> {
+    await this.trx
+      .insertInto('team_packages')
+      .values({ org, team, package: pkg, permission })
+      .onConflict((oc) => oc.columns(['org', 'team', 'package']).doUpdateSet({ permission }))
+      .execute()
+  }
+
+  async removeGrant(org: string, team: string, pkg: string): Promise<number> {
+    const r = await this.trx.deleteFrom('team_packages').where('org', '=', org).where('team', '=', team).where('package', '=', pkg).executeTakeFirst()
+    return Number(r.numDeletedRows)
+  }
+
+  async userExists(name: string): Promise<boolean> {
+    return (await this.trx.selectFrom('users').select('name').where('name', '=', name).executeTakeFirst()) !== undefined
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await insertAudit(this.trx, entry)
+  }
+}
+
 class KyselyMetaTx implements PackageTx {
   /** @param locking take row and change-feed locks (several connections write at once) */
   constructor(
@@ -445,5 +570,19 @@ class KyselyMetaTx implements PackageTx {
 
   async appendAudit(entry: AuditEntry): Promise<void> {
     await insertAudit(this.trx, entry)
+  }
+
+  async getPackageAccess(name: string): Promise<{ visibility: PackageVisibility; mfa: PackageMfa }> {
+    const r = await this.trx.selectFrom('package_access').select(['visibility', 'mfa']).where('name', '=', name).executeTakeFirst()
+    return r ?? { visibility: 'public', mfa: 'none' }
+  }
+
+  async setPackageAccess(name: string, visibility: PackageVisibility, mfa: PackageMfa): Promise<void> {
+    await this.trx
+      .insertInto('package_access')
+      .values({ name, visibility, mfa })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ visibility, mfa }))
+      .execute()
+    if (this.locking) await sql`select pg_notify(${CHANGES_CHANNEL}, ${ACCESS_CHANGED})`.execute(this.trx)
   }
 }

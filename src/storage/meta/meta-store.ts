@@ -6,11 +6,12 @@
  * (`VersionRow` is a `StoredVersion`, `PackageRow` a `StoredPackage`).
  */
 import type { UserStore } from '../../auth/user-store.js'
+import type { OrgStore } from '../../registry/orgs.js'
 import type { PackageStore } from '../../registry/stores.js'
 import type { UplinkCacheStore } from '../../uplink/uplink-cache.js'
 
 /** The metadata store. */
-export interface MetaStore extends PackageStore, UserStore, UplinkCacheStore {
+export interface MetaStore extends PackageStore, UserStore, UplinkCacheStore, OrgStore {
   /** Applies pending migrations (idempotent; on PostgreSQL one node at a time). */
   migrate(): Promise<void>
   close(): Promise<void>

@@ -8,6 +8,7 @@
 import type { Generated, Insertable, Selectable } from 'kysely'
 import type { TokenRecord, UserRecord } from '../../auth/user-store.js'
 import type { AuditEntry } from '../../registry/audit-log.js'
+import type { OrgRole, PackageMfa, PackageVisibility, TeamPermission } from '../../registry/orgs.js'
 import type { StoredPackage, StoredVersion } from '../../registry/types.js'
 import type { CachedPackumentRow as UplinkCachedPackument } from '../../uplink/uplink-cache.js'
 
@@ -62,6 +63,12 @@ export interface Database {
   changes: ChangesTable
   uplink_packuments: UplinkPackumentsTable
   audit_log: AuditLogTable
+  orgs: { name: string; created: string }
+  org_members: { org: string; user_name: string; role: OrgRole }
+  teams: { org: string; name: string; description: string | null; created: string }
+  team_members: { org: string; team: string; user_name: string }
+  team_packages: { org: string; team: string; package: string; permission: TeamPermission }
+  package_access: { name: string; visibility: PackageVisibility; mfa: PackageMfa }
 }
 
 /** The audit log (migration 0003): `AuditEntry` with `details` as JSON text. */
