@@ -18,6 +18,8 @@ export type RegistryErrorCode =
   /** 429: too many attempts (failed logins, sign-ups); `retryAfter` says when to try again. */
   | 'TOO_MANY_REQUESTS'
   | 'NOT_IMPLEMENTED'
+  /** An outside authority (GitHub) cannot answer now and nothing usable is cached (503, `retryAfter`). */
+  | 'UNAVAILABLE'
   /** An uplink failed and nothing usable is cached (502). */
   | 'UPLINK_UNAVAILABLE'
   /** An uplink did not answer in time and nothing usable is cached (504). */

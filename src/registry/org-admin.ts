@@ -182,9 +182,10 @@ export class OrgAdmin {
   async teamPackages(org: string, team: string, caller: Principal): Promise<PackageRights> {
     this.member(org, caller)
     this.team(org, team)
-    const visible = await this.d.gate.visibleTo(caller)
+    const granted = [...this.d.directory.teamPackages(org, team)].sort(([a], [b]) => a.localeCompare(b))
+    const visible = await this.d.gate.visibleTo(caller, granted.map(([pkg]) => pkg))
     const out: PackageRights = {}
-    for (const [pkg, perm] of [...this.d.directory.teamPackages(org, team)].sort(([a], [b]) => a.localeCompare(b))) if (visible(pkg)) out[pkg] = perm
+    for (const [pkg, perm] of granted) if (visible(pkg)) out[pkg] = perm
     return out
   }
 
@@ -195,7 +196,7 @@ export class OrgAdmin {
    */
   async orgPackages(org: string, caller: Principal, packagesInScope: string[], maintained: ReadonlySet<string>): Promise<PackageRights> {
     if (!this.d.directory.hasOrg(org)) throw notFound(`Org "${org}" not found.`)
-    const visible = await this.d.gate.visibleTo(caller)
+    const visible = await this.d.gate.visibleTo(caller, packagesInScope)
     const out: PackageRights = {}
     for (const pkg of packagesInScope) if (visible(pkg)) out[pkg] = this.rightOf(pkg, caller, maintained)
     return out
@@ -203,7 +204,6 @@ export class OrgAdmin {
 
   /** `npm access list packages <user>`: what `user` maintains or is granted, as far as the caller may see. */
   async userPackages(user: string, caller: Caller, maintained: readonly string[]): Promise<PackageRights> {
-    const visible = await this.d.gate.visibleTo(caller)
     const rights = new Map<string, TeamPermission>(maintained.map((n) => [n, 'write']))
     for (const org of this.orgsOf(user)) {
       for (const team of this.d.directory.teamsOf(org)) {
@@ -211,6 +211,7 @@ export class OrgAdmin {
         for (const [pkg, perm] of this.d.directory.teamPackages(org, team)) if (rights.get(pkg) !== 'write') rights.set(pkg, perm)
       }
     }
+    const visible = await this.d.gate.visibleTo(caller, [...rights.keys()])
     const out: PackageRights = {}
     for (const [pkg, perm] of [...rights].sort(([a], [b]) => a.localeCompare(b))) if (visible(pkg)) out[pkg] = perm
     return out

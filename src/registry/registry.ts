@@ -19,14 +19,15 @@ import { asPackageName } from './names.js'
 import { Packuments } from './packument.js'
 import { PackageRules } from './package-rules.js'
 import { applyPublish, planPublish, type StoredPlan } from './publish.js'
-import { ReadGate } from './read-gate.js'
+import type { PermissionSource } from './permission-source.js'
+import { principalOf, ReadGate } from './read-gate.js'
 import { brotliOf, type RenderedBody } from './render.js'
 import { OrgAdmin, type PackageRights } from './org-admin.js'
 import { ACCESS_CHANGED, AccessDirectory, type OrgStore, type PackageMfa } from './orgs.js'
 import { RenderCache, sizeOf, type CacheSize } from './render-cache.js'
 import { searchObject, searchWords, type SearchObject, type SearchQuery } from './search.js'
 import { starredBy, type StarRow } from './stars.js'
-import type { BlobStore, PackageStore } from './stores.js'
+import type { BlobStore, PackageStore, SearchHit } from './stores.js'
 import { Tarballs, type TarballData, type TarballLookup } from './tarball.js'
 import type { TarballLimits } from './tarball-facts.js'
 import type { Caller, Manifest, Packument, Principal } from './types.js'
@@ -60,6 +61,8 @@ export interface RegistryOptions {
   searchUplink?: boolean
   /** Caps on what a published tarball may unpack to (`max_unpacked_size`, `max_unpacked_files`). */
   tarballLimits?: TarballLimits
+  /** An outside authority over every read and write (`auth.type: github`, permission-source.ts). */
+  permissionSource?: PermissionSource
 }
 
 /** Answer of a write: the package's `_rev` afterwards. */
@@ -73,6 +76,14 @@ export interface WriteResult {
 export interface SearchResult {
   objects: SearchObject[]
   total: number
+}
+
+/** The `repository` field a publish body's one version names (for an outside authority). */
+function repositoryOfBody(body: Record<string, unknown>): unknown {
+  const versions = body.versions
+  if (typeof versions !== 'object' || versions === null) return undefined
+  const first = Object.values(versions as Record<string, unknown>)[0]
+  return typeof first === 'object' && first !== null ? (first as Record<string, unknown>).repository : undefined
 }
 
 /** The registry. */
@@ -97,7 +108,10 @@ export class Registry {
     private readonly opts: RegistryOptions,
   ) {
     this.access = new AccessPolicy(opts.open, opts.rules ?? new PackageRules([]), this.directory)
-    this.gate = new ReadGate(this.access)
+    this.gate = new ReadGate(
+      this.access,
+      opts.permissionSource ? { source: opts.permissionSource, repositoryOf: (name) => this.repositoryOf(name) } : undefined,
+    )
     this.cache = new RenderCache({
       maxStateBytes: opts.cacheBytes?.states ?? 32 * 1024 * 1024,
       maxBodyBytes: opts.cacheBytes?.bodies ?? 48 * 1024 * 1024,
@@ -135,6 +149,15 @@ export class Registry {
       // A status change, or maintainers of a private package: the directory holds both.
       if (e.op === 'access' || (e.op === 'update' && this.directory.visibility(name) === 'private')) void this.reloadAccess().catch(() => undefined)
     })
+  }
+
+  /** The `repository` field of a local package's `latest` manifest (undefined: not local, or none). */
+  private async repositoryOf(name: string): Promise<unknown> {
+    const state = await this.packuments.state(name)
+    if (!state) return undefined
+    const latest = state.distTags.latest
+    const row = state.versions.find((v) => v.version === latest && v.unpublished === null) ?? state.versions.find((v) => v.unpublished === null)
+    return row ? (JSON.parse(row.manifest) as Manifest).repository : undefined
   }
 
   /** Loads the access directory (orgs, teams, grants, private packages); call before serving. */
@@ -259,6 +282,17 @@ export class Registry {
   }
 
   /**
+   * Search under an outside authority: every hit the rules let through is checked against the
+   * authority (its answers are cached), then paged, so `total` counts only what the caller may read.
+   */
+  private async searchExternal(q: SearchQuery, caller: Caller): Promise<{ total: number; hits: SearchHit[] }> {
+    const principal = await principalOf(caller)
+    const all = await this.store.search(searchWords(q.text), { size: 10_000, from: 0, visible: (n) => this.gate.allows(n, principal) })
+    const hits = await this.gate.filter(all.hits, (h) => h.name, principal)
+    return { total: hits.length, hits: hits.slice(q.from, q.from + q.size) }
+  }
+
+  /**
    * Search (GET /-/v1/search): only packages the caller may read are counted and listed. With
    * `searchUplink`, the uplink's hits follow the local ones (a local name always wins a clash; a
    * name of the uplink's that is local here is left out), up to `size`.
@@ -266,7 +300,7 @@ export class Registry {
   async search(q: SearchQuery, caller: Caller, baseUrl: string): Promise<SearchResult> {
     const visible = await this.gate.visibleTo(caller)
     const [local, upstream] = await Promise.all([
-      this.store.search(searchWords(q.text), { size: q.size, from: q.from, visible }),
+      this.gate.external ? this.searchExternal(q, caller) : this.store.search(searchWords(q.text), { size: q.size, from: q.from, visible }),
       this.opts.searchUplink && this.uplinks ? this.uplinks.search(q) : undefined,
     ])
     const objects = local.hits.map((h) => searchObject(h, baseUrl))
@@ -363,7 +397,7 @@ export class Registry {
    * @throws RegistryError UNAUTHENTICATED, FORBIDDEN (read-only token, `publish` rule), NOT_FOUND
    */
   async admitWrite(name: string, principal: Principal): Promise<void> {
-    await this.writes.admit(name, principal)
+    await this.writes.admit(name, principal, undefined, { beforeBody: true })
   }
 
   /**
@@ -380,7 +414,7 @@ export class Registry {
       return { plan, key }
     }
     const { allowPreviousVersion } = this.opts
-    return this.writes.write(name, principal, { op: 'publish', create: true, prepare }, (w, stored) =>
+    return this.writes.write(name, principal, { op: 'publish', create: true, prepare, repository: repositoryOfBody(body) }, (w, stored) =>
       applyPublish(w, stored, { allowPreviousVersion, email: principal.email }),
     )
   }

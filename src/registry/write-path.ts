@@ -88,6 +88,11 @@ export interface WriteOptions<P> {
    * (the caller's own entry in `users`) does not, as on the public registry.
    */
   maintainers?: 'required' | 'by-change'
+  /**
+   * The `repository` the write's body names (a first publish), for an outside authority to judge
+   * when the package has none stored yet (permission-source.ts).
+   */
+  repository?: unknown
   /** Runs after the access checks and before the transaction; its result is the mutation's second argument. */
   prepare?: (writer: string) => Promise<P>
 }
@@ -123,14 +128,21 @@ export class WritePath {
    * The checks a write of `name` by `principal` runs before anything else (steps 1–3: writer,
    * read gate, `publish` rule), on their own: a route runs them before it reads a request body,
    * so an anonymous or unauthorised client cannot make Pier buffer one. `write` runs them again.
+   * @param repository the body's `repository` (first publish under an outside authority)
+   * @param o.beforeBody the body is not read yet: an outside authority is not asked (a first
+   *   publish names its repository only in the body); `write` asks it
    * @returns the name the write is recorded under
    * @throws RegistryError UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, as `write`
    */
-  async admit(name: string, principal: Principal): Promise<string> {
-    const { access } = this.d
+  async admit(name: string, principal: Principal, repository?: unknown, o: { beforeBody?: boolean } = {}): Promise<string> {
+    const { access, gate } = this.d
     const writer = access.writer(principal)
-    await this.d.gate.admit(name, principal)
+    // Under an outside authority its write right (which implies read) is asked below, with the
+    // body's repository for a first publish; before the body is read only the rules can be.
+    if (gate.external) access.requireRead(name, principal)
+    else await gate.admit(name, principal)
     access.requirePublish(name, principal)
+    if (!o.beforeBody) await gate.requireExternalWrite(name, principal, repository)
     return writer
   }
 
@@ -148,7 +160,7 @@ export class WritePath {
     fn: (w: WriteContext, prepared: P) => Promise<Mutation<T>>,
   ): Promise<WriteResult<T>> {
     const { access } = this.d
-    const writer = await this.admit(name, principal)
+    const writer = await this.admit(name, principal, opts.repository)
     const prepared = (opts.prepare ? await opts.prepare(writer) : undefined) as P
     const now = new Date().toISOString()
     let created = false
