@@ -77,7 +77,9 @@ export class AccessPolicy {
    */
   requireRead(name: string, p: Principal): void {
     if (this.canRead(name, p)) return
-    if (p.name === undefined) throw unauthenticated('You must be logged in to read this package. Run `npm login`.')
+    // 401 only where the rule (which depends on the name alone) shuts anonymous callers out: a
+    // private package in a scope anyone may read answers 404, as an unknown name there does.
+    if (p.name === undefined && !this.rules.readableByAll(name)) throw unauthenticated('You must be logged in to read this package. Run `npm login`.')
     throw notFound()
   }
 
@@ -87,12 +89,21 @@ export class AccessPolicy {
    */
   requirePublish(name: string, p: Principal): void {
     if (this.open) return
-    if (p.grant && !(grantCovers(p.grant, name) && p.grant.permission === 'read-write')) {
-      throw forbidden(`This token may not change "${name}": it is limited to ${describeGrant(p.grant)}.`)
-    }
+    this.requireTokenWrite(name, p)
     if (p.admin === true || this.rules.canPublish(name, p)) return
     if (p.name === undefined) throw unauthenticated('You must be logged in to publish this package. Run `npm login`.')
     throw forbidden(`User "${p.name}" may not publish "${name}" (packages rule "${this.rules.match(name).pattern}").`)
+  }
+
+  /**
+   * Checks that `p`'s granular token (if any) may change `name`: decided by the name alone, so the
+   * write path asks it before anything that depends on the package.
+   * @throws RegistryError FORBIDDEN naming what the token is limited to
+   */
+  requireTokenWrite(name: string, p: Principal): void {
+    if (this.open || !p.grant) return
+    if (grantCovers(p.grant, name) && p.grant.permission === 'read-write') return
+    throw forbidden(`This token may not change "${name}": it is limited to ${describeGrant(p.grant)}.`)
   }
 
   /**
@@ -119,8 +130,9 @@ export class AccessPolicy {
   }
 
   /**
-   * Checks that `user` may create package `name`: in a scope that belongs to an org, only the
-   * org's members may (npm: publishing into an org's scope needs membership).
+   * Checks that `user` may write package `name` at all: in a scope that belongs to an org, only
+   * the org's members may (npm: publishing into an org's scope needs membership). Asked before
+   * any check that depends on the package, so it reveals nothing about it.
    * @param admin the writer is an administrator (always passes)
    * @throws RegistryError FORBIDDEN naming the org
    */

@@ -137,6 +137,10 @@ export class WritePath {
   async admit(name: string, principal: Principal, repository?: unknown, o: { beforeBody?: boolean } = {}): Promise<string> {
     const { access, gate } = this.d
     const writer = access.writer(principal)
+    // In an org's scope only members write, checked before anything that depends on the package
+    // (a private one would answer 404): a new name and a private one are refused alike.
+    access.requireTokenWrite(name, principal)
+    access.requireMayCreate(writer, name, principal.admin === true)
     // Under an outside authority its write right (which implies read) is asked below, with the
     // body's repository for a first publish; before the body is read only the rules can be.
     if (gate.external) access.requireRead(name, principal)
@@ -171,10 +175,7 @@ export class WritePath {
         if (!opts.create) throw notFound()
         // A concurrent publish of the same new name (PostgreSQL) may win: then this one is an ordinary write.
         created = await tx.insertPackage(name, now)
-        if (created) {
-          access.requireMayCreate(writer, name, principal.admin === true)
-          await tx.setMaintainers(name, [writer])
-        }
+        if (created) await tx.setMaintainers(name, [writer])
         pkg = await tx.getPackage(name)
         if (!pkg) throw new Error(`package row of ${name} missing right after its insert`)
       }

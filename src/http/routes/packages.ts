@@ -46,7 +46,7 @@ export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         return reply.header('cache-control', 'no-cache').send(doc)
       }
       const body = await registry.packument(p.name, caller, wantsAbbreviated(h.accept), base)
-      if (!body) return reply.code(404).header('content-type', 'application/json').send(NOT_FOUND_BODY)
+      if (!body) return reply.code(404).header('content-type', 'application/json; charset=utf-8').send(NOT_FOUND_BODY)
       const rep = packumentRepresentation(body)
       void reply.headers(rep.common)
       if (notModified(h, rep.etag, rep.lastModified)) return reply.code(304).send()
