@@ -3,37 +3,18 @@
  * `logger.level`, `settings.allow_previous_version`, `auth.type`, `storage.type`,
  * `storage.local.path`, `storage.s3.*`) and adds `url`, `max_body_size` and `auth.local`.
  */
-import bytes from 'bytes'
 import { z } from 'zod'
-import { AuditSchema, duration, PackagesSchema, PrivateScopesSchema, SearchSchema, UplinksSchema } from './uplinks.js'
-
-/** Units `parseSize` accepts, as the `bytes` package spells them (1024-based). */
-const SIZE_UNITS: Record<string, string> = { b: '', k: 'kb', kb: 'kb', m: 'mb', mb: 'mb', g: 'gb', gb: 'gb' }
+import { byteSize, duration, parseByteSize } from './units.js'
+import { AuditSchema, PackagesSchema, PrivateScopesSchema, SearchSchema, UplinksSchema } from './uplinks.js'
 
 /**
- * Parses a size for `max_body_size`: a number of bytes (`4096`, `'4096'`, `'7 b'`), or a number with
- * a 1024-based unit `kb`/`k`, `mb`/`m`, `gb`/`g` in any case (`512kb`, `50mb`, `1.5k`, `2g`),
- * computed by the `bytes` package (`bytes.parse`) and rounded down.
+ * Parses a size for `max_body_size` and the other sizes (units.ts `parseByteSize`).
  * @returns bytes
- * @throws Error `invalid size "…" (use bytes or e.g. 50mb)` for anything else (no sign, no `tb`)
+ * @throws Error `invalid size "…" (use bytes or e.g. 50mb)`
  */
-export function parseSize(v: string | number): number {
-  if (typeof v === 'number') return v
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$/i.exec(v)
-  // bytes.parse alone would take `-1mb`, `1tb` and, through parseInt, `12abc`: only the forms above reach it.
-  const n = m?.[1] === undefined ? null : bytes.parse(`${m[1]}${SIZE_UNITS[(m[2] ?? 'b').toLowerCase()] ?? ''}`)
-  if (n === null || !Number.isFinite(n)) throw new Error(`invalid size "${v}" (use bytes or e.g. 50mb)`)
-  return Math.floor(n)
-}
+export const parseSize = parseByteSize
 
-const size = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
-  try {
-    return parseSize(v)
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message })
-    return z.NEVER
-  }
-})
+const size = byteSize
 
 /** A string that environment overrides may have turned into a number (`PIER_…=123`). */
 const text = z

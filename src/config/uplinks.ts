@@ -10,36 +10,18 @@
  *   '**':      { access: $all, publish: $authenticated, proxy: up }
  * ```
  *
- * Durations are milliseconds, or a number with a unit (`500ms`, `30s`, `2m`, `1h`, `1d`).
+ * Durations are milliseconds, or a number with a unit (`500ms`, `30s`, `2m`, `1h`, `1d`); sizes are
+ * bytes, or a number with a 1024-based unit (`512kb`, `200mb`, `1g`).
  */
-import ms from 'ms'
 import { z } from 'zod'
+import { byteSize, duration } from './units.js'
 
-/**
- * Parses a duration: a number of milliseconds (`1500`, `'1500'`), or a number with a unit `ms`, `s`,
- * `m`, `h` or `d` in any case (`500ms`, `30s`, `1.5h`, `2m`, `1d`), computed by the `ms` package and
- * rounded to whole milliseconds.
- * @returns milliseconds
- * @throws Error `invalid duration "…" (use milliseconds or e.g. 30s, 2m, 1h)` for anything else
- *   (no sign, none of ms's other units such as `w`, `y` or `hours`)
- */
-export function parseDuration(v: string | number): number {
-  if (typeof v === 'number') return v
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(v)
-  // ms alone would also take `-5s`, `.5s`, `2 weeks`: only the forms above reach it.
-  const n = m?.[1] === undefined ? undefined : (ms(`${m[1]}${(m[2] ?? 'ms').toLowerCase()}` as ms.StringValue) as number | undefined)
-  if (n === undefined || !Number.isFinite(n)) throw new Error(`invalid duration "${v}" (use milliseconds or e.g. 30s, 2m, 1h)`)
-  return Math.round(n)
-}
+export { byteSize, duration, parseByteSize, parseDuration } from './units.js'
 
-export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
-  try {
-    return parseDuration(v)
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message })
-    return z.NEVER
-  }
-})
+/** Default `max_packument_size`: the biggest packuments of the public registry are tens of MiB. */
+export const DEFAULT_MAX_PACKUMENT_SIZE = 200 * 1024 * 1024
+/** Default `max_tarball_size`. */
+export const DEFAULT_MAX_TARBALL_SIZE = 1024 * 1024 * 1024
 
 /** A list of names written as a YAML list or as one space-separated string (`$all`, `up other`). */
 const names = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : v.split(/\s+/)).filter((s) => s !== ''))
@@ -64,12 +46,19 @@ export const UplinkSchema = z
     timeout: duration.default(30_000),
     /** How long a cached packument is served without asking the uplink again. */
     maxage: duration.default(120_000),
-    /** How long the uplink is left alone once `max_fails` requests in a row failed. */
+    /**
+     * The longest wait between two probes of an open circuit breaker: probes go out 1 s after it
+     * opened, then after 2, 4, 8 s… but never more than this apart; the first that succeeds closes it.
+     */
     fail_timeout: duration.default(300_000),
     /** Failed requests in a row that open the circuit breaker; 0 never opens it. */
     max_fails: z.number().int().min(0).default(2),
     /** Keep the tarballs fetched from this uplink in the blob store. */
     cache: z.boolean().default(true),
+    /** Largest packument accepted from this uplink, decompressed (bigger: 502, not cached). */
+    max_packument_size: byteSize.default(DEFAULT_MAX_PACKUMENT_SIZE),
+    /** Largest tarball accepted from this uplink (bigger: 502, or the download is cut; never cached). */
+    max_tarball_size: byteSize.default(DEFAULT_MAX_TARBALL_SIZE),
     auth: UplinkAuthSchema.optional(),
   })
   .strict()

@@ -40,7 +40,9 @@ export class RenderCache {
   constructor(opts: RenderCacheOptions) {
     this.states = new LRUCache<string, StateSlot, Loader<StoredPackument>>({
       maxSize: opts.maxStateBytes,
-      sizeCalculation: (v) => (v.state === null ? 64 : stateBytes(v.state)),
+      // An absent name costs its key (twice: the cache's map and its list) and the slot: counted so,
+      // a flood of unknown names stays within maxStateBytes for real.
+      sizeCalculation: (v, name) => (v.state === null ? 160 + 4 * name.length : stateBytes(v.state)),
       ...(opts.stateTtlMs ? { ttl: opts.stateTtlMs, ttlAutopurge: false } : {}),
       ignoreFetchAbort: true,
       fetchMethod: async (_name, _stale, { context }) => ({ state: (await context()) ?? null }),

@@ -10,9 +10,14 @@
  * Packuments render through the same cache of pre-serialised bytes as local ones, keyed by the
  * cached copy's revision. Tarballs stream from the uplink to the client while being verified
  * against the manifest's integrity and kept; only a verified body is committed to the blob store.
+ * A tarball is never read whole before the client gets its first bytes (without a Content-Length
+ * it goes out chunked); the copy kept for the blob store is bounded per tarball (`MAX_KEPT`) and
+ * across all downloads in flight (`MAX_KEPT_TOTAL`): beyond, the tarball is served, not cached.
+ *
+ * Every map here is bounded: by entries (`localScopes`, `present`), by bytes (`searches`), by the
+ * downloads in flight (`downloads`), or by the cached packuments' lifetime (`answers`, a WeakMap).
  */
 import { pipeline, type Readable } from 'node:stream'
-import { buffer } from 'node:stream/consumers'
 import { LRUCache } from 'lru-cache'
 import { cachedTarballKey } from '../registry/blob-keys.js'
 import { notFound, RegistryError } from '../registry/errors.js'
@@ -29,12 +34,16 @@ import type { PeekedTarball, UplinkReads, UplinkReadsShared } from '../registry/
 import { rewritePackument, type UplinkTarball } from './rewrite.js'
 import type { CachedPackument, UplinkCache, UplinkLog } from './uplink-cache.js'
 import { UplinkError, type Uplink } from './uplink.js'
-import { IntegrityError, VerifyingTee } from './verifying-tee.js'
+import { IntegrityError, KeepBudget, VerifyingTee } from './verifying-tee.js'
 
 /** Sent with cached data the uplink could not confirm (RFC 7234 §5.5, warn-code 110). */
 export const STALE_WARNING = '110 - "Response is Stale"'
 /** Largest tarball kept while streaming (bigger ones are verified and served, not cached), bytes. */
 const MAX_KEPT = 256 * 1024 * 1024
+/** Most bytes kept at once by all the downloads in flight (past it, further tarballs are served, not cached). */
+const MAX_KEPT_TOTAL = 512 * 1024 * 1024
+/** Memory for the uplink's search answers, bytes (as JSON). */
+const SEARCH_BYTES = 16 * 1024 * 1024
 /** How long "this scope has no local package" is believed (another node may publish one), ms. */
 const LOCAL_SCOPE_TTL = 10_000
 /** A tarball missing from a cached packument triggers a revalidation only if the copy is older, ms. */
@@ -104,14 +113,18 @@ export class CachedPackages implements UplinkReads {
   private readonly present = new LRUCache<string, number>({ max: 100_000 })
   /** The answer of `tarball` per tarball of a cached packument (dropped with the packument). */
   private readonly answers = new WeakMap<UplinkTarball, CachedTarballAnswer>()
-  /** Uplink tarball downloads in flight, by blob key: concurrent requests share one. */
+  /** Uplink tarball downloads in flight, by blob key: concurrent requests share one (removed as each ends). */
   private readonly downloads = new Map<string, Promise<DownloadOutcome>>()
   /** The uplink's search answers, by uplink, size, from and text (a failure is remembered briefly too). */
   private readonly searches: LRUCache<string, { objects: SearchObject[]; total: number }, { uplink: Uplink; q: SearchQuery }>
+  /** Bytes the downloads in flight keep for the blob store, all together. */
+  private readonly kept = new KeepBudget(MAX_KEPT_TOTAL)
 
   constructor(private readonly d: CachedPackagesDeps) {
     this.searches = new LRUCache({
       max: 1000,
+      maxSize: SEARCH_BYTES,
+      sizeCalculation: (v, key) => (v === NO_HITS ? 0 : JSON.stringify(v.objects).length) + key.length + 64,
       ttl: SEARCH_TTL,
       fetchMethod: (_key, _stale, { context, options }) =>
         this.askSearch(context.uplink, context.q).catch((e: unknown) => {
@@ -120,6 +133,17 @@ export class CachedPackages implements UplinkReads {
           return NO_HITS
         }),
     })
+  }
+
+  /** How full each in-memory map is (entries; bytes when bounded by bytes), for `GET /-/health`'s details. */
+  cacheSizes(): Record<string, { entries: number; bytes?: number; max: number }> {
+    return {
+      ...this.d.cache.sizes(),
+      uplink_local_scopes: { entries: this.localScopes.size, max: this.localScopes.max },
+      uplink_stored_tarballs: { entries: this.present.size, max: this.present.max },
+      uplink_searches: { entries: this.searches.size, bytes: this.searches.calculatedSize, max: this.searches.maxSize },
+      uplink_downloads: { entries: this.downloads.size, bytes: this.kept.used, max: this.kept.max },
+    }
   }
 
   async mayAsk(name: string): Promise<boolean> {
@@ -320,8 +344,9 @@ export class CachedPackages implements UplinkReads {
     const fields = { uplink: uplink.name, pkg: name, version: tarball.version }
     let out: Readable = dl.body
     if (expected) {
-      const keep = uplink.cacheTarballs ? MAX_KEPT : 0
-      const tee = new VerifyingTee(expected, keep, async (bytes) => {
+      // A Content-Length beyond MAX_KEPT: verified and served, not kept (nor cached).
+      const keep = uplink.cacheTarballs && (dl.size ?? 0) <= MAX_KEPT ? MAX_KEPT : 0
+      const tee = new VerifyingTee(expected, keep, this.kept, async (bytes) => {
         if (!bytes) return done({ retry: true })
         await this.commit(t.key, bytes, fields)
         done({ bytes })
@@ -344,14 +369,9 @@ export class CachedPackages implements UplinkReads {
     } else {
       this.d.log.warn(fields, 'uplink manifest has no integrity or shasum: tarball passed through, not cached')
     }
-    if (dl.size !== undefined) return { body: out, size: dl.size }
-    // No Content-Length: take the whole (verified) body first, so the client gets a length too.
-    try {
-      const bytes = await buffer(out)
-      return { body: bytes, size: bytes.length }
-    } catch (e) {
-      throw new RegistryError('UPLINK_UNAVAILABLE', `uplink "${uplink.name}" sent a bad tarball for ${name}@${tarball.version}: ${(e as Error).message}`)
-    }
+    // No Content-Length: streamed all the same (chunked to the client), never read whole first. A
+    // failure (too large, corrupt, cut) destroys the stream: the client sees an aborted transfer.
+    return { body: out, size: dl.size }
   }
 
   /** Stores a verified tarball; a failure is logged (the client still gets its bytes). */

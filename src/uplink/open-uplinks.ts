@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process'
 import type { Config } from '../config/schema.js'
-import type { UplinkConfig } from '../config/uplinks.js'
+import { DEFAULT_MAX_PACKUMENT_SIZE, DEFAULT_MAX_TARBALL_SIZE, type UplinkConfig } from '../config/uplinks.js'
 import { PackageRules } from '../registry/package-rules.js'
 import { HttpUplink } from './http-uplink.js'
 import type { Uplink } from './uplink.js'
@@ -75,7 +75,18 @@ export async function openUplinks(config: Config, log: StartLog, npmRegistry: ()
       configs = {}
     } else {
       log.info({ uplink: DEFAULT_UPLINK, url }, 'default uplink from `npm config get registry`')
-      configs = { [DEFAULT_UPLINK]: { url, timeout: 30_000, maxage: 120_000, fail_timeout: 300_000, max_fails: 2, cache: true } }
+      configs = {
+        [DEFAULT_UPLINK]: {
+          url,
+          timeout: 30_000,
+          maxage: 120_000,
+          fail_timeout: 300_000,
+          max_fails: 2,
+          cache: true,
+          max_packument_size: DEFAULT_MAX_PACKUMENT_SIZE,
+          max_tarball_size: DEFAULT_MAX_TARBALL_SIZE,
+        },
+      }
     }
   }
   const uplinks = new Map<string, Uplink>()
@@ -90,7 +101,10 @@ export async function openUplinks(config: Config, log: StartLog, npmRegistry: ()
         failTimeout: c.fail_timeout,
         maxFails: c.max_fails,
         cache: c.cache,
+        maxPackumentSize: c.max_packument_size,
+        maxTarballSize: c.max_tarball_size,
         authorization: authorization(name, c),
+        log,
       }),
     )
   }

@@ -6,7 +6,9 @@
  * - Past it, the copy is served at once and refreshed in the background (stale-while-revalidate),
  *   conditionally (ETag / Last-Modified), so an unchanged packument costs a 304.
  * - Concurrent misses of one name share one uplink request (coalescing).
- * - A 404 is remembered briefly (negative cache), so unknown names do not hit the uplink per GET.
+ * - A 404 is remembered briefly (negative cache), so unknown names do not hit the uplink per GET;
+ *   at most `maxNotFound` of them (a flood of made-up names evicts the oldest, it does not grow
+ *   memory).
  * - When a refresh fails the copy keeps being served, flagged `stale` (the route adds a Warning
  *   header) and logged; with nothing cached the UplinkError reaches the caller (502/504).
  */
@@ -81,6 +83,8 @@ const NOT_FOUND: CacheLookup = { kind: 'not-found' }
 const NOT_FOUND_SLOT: NotFoundSlot = { notFound: true }
 /** Longest time an uplink's 404 is remembered, ms (never longer than the uplink's maxage). */
 export const NOT_FOUND_TTL = 30_000
+/** Default bound of the negative cache, entries (each costs some 200 bytes). */
+export const MAX_NOT_FOUND = 10_000
 
 const isNotFound = (s: Slot): s is NotFoundSlot => 'notFound' in s
 
@@ -96,16 +100,21 @@ interface LoadContext {
 export interface UplinkCacheOptions {
   /** Memory for cached packument texts, bytes (default 128 MiB). */
   maxBytes?: number
+  /** Most uplink 404s remembered at once, entries (default `MAX_NOT_FOUND`). */
+  maxNotFound?: number
 }
 
 /**
  * The cache of every uplink's packuments: an lru-cache `fetch()` cache, keyed by uplink and name.
- * Each entry lives `maxage` (a 404 at most `NOT_FOUND_TTL`); a stale entry is returned at once
- * while lru-cache refreshes it in the background (`allowStale`), one refresh per key at a time,
- * and a refresh that fails leaves the stale entry in place (`allowStaleOnFetchRejection`).
+ * Each entry lives `maxage`; a stale entry is returned at once while lru-cache refreshes it in the
+ * background (`allowStale`), one refresh per key at a time, and a refresh that fails leaves the
+ * stale entry in place (`allowStaleOnFetchRejection`). A 404 of a name with nothing cached goes to
+ * a separate LRU bounded by entries (`maxNotFound`), for at most `NOT_FOUND_TTL`.
  */
 export class UplinkCache {
   private readonly entries: LRUCache<string, Slot, LoadContext>
+  /** Remembered 404s, by the same key as `entries`; the value is unused (lru-cache needs one). */
+  private readonly notFound: LRUCache<string, true>
   /** Loads in flight (to wait for at close; lru-cache itself coalesces them per key). */
   private readonly pending = new Set<Promise<unknown>>()
 
@@ -114,9 +123,10 @@ export class UplinkCache {
     private readonly log: UplinkLog,
     opts: UplinkCacheOptions = {},
   ) {
+    this.notFound = new LRUCache<string, true>({ max: opts.maxNotFound ?? MAX_NOT_FOUND, ttl: NOT_FOUND_TTL })
     this.entries = new LRUCache<string, Slot, LoadContext>({
       maxSize: opts.maxBytes ?? 128 * 1024 * 1024,
-      sizeCalculation: (s) => (isNotFound(s) ? 64 : s.text.length + s.tarballs.size * 256 + 512),
+      sizeCalculation: (s, key) => (isNotFound(s) ? key.length + 128 : s.text.length + s.tarballs.size * 256 + 512),
       allowStale: true,
       noDeleteOnStaleGet: true,
       allowStaleOnFetchRejection: true,
@@ -140,7 +150,9 @@ export class UplinkCache {
   async packument(name: string, up: Uplink, o: { revalidate?: boolean } = {}): Promise<CacheLookup> {
     const key = `${up.name}\u0000${name}`
     const revalidate = o.revalidate === true
-    // An expired 404 is asked again and waited for: a failure then is the caller's, not a stale 404.
+    // A remembered 404 (lru-cache drops it once expired). An expired 404 is asked again and waited
+    // for: a failure then is the caller's, not a stale 404.
+    if (this.notFound.get(key) !== undefined) return NOT_FOUND
     const current = this.entries.peek(key, { allowStale: true })
     const entry = current !== undefined && !isNotFound(current)
     const slot = await this.entries.fetch(key, {
@@ -165,6 +177,14 @@ export class UplinkCache {
     return slot
   }
 
+  /** How full the two halves in memory are: packuments (bytes) and remembered 404s (entries). */
+  sizes(): { uplink_packuments: { entries: number; bytes: number; max: number }; uplink_not_found: { entries: number; max: number } } {
+    return {
+      uplink_packuments: { entries: this.entries.size, bytes: this.entries.calculatedSize, max: this.entries.maxSize },
+      uplink_not_found: { entries: this.notFound.size, max: this.notFound.max },
+    }
+  }
+
   /** Waits for loads and background refreshes (call before closing the store). */
   async close(): Promise<void> {
     await Promise.allSettled([...this.pending])
@@ -179,9 +199,10 @@ export class UplinkCache {
    * lru-cache's `fetchMethod`. Cold (nothing in memory): the durable copy is served as it is,
    * refreshed right after when past `maxage`; without one, the uplink is asked. Warm (`stale` is
    * the entry being refreshed): the uplink is asked conditionally. A failure with an entry to fall
-   * back on marks it failed (the Warning header) and, warm, rejects, so lru-cache keeps it.
+   * back on marks it failed (the Warning header) and, warm, rejects, so lru-cache keeps it. A 404
+   * goes to the negative cache; `undefined` (nothing kept here) unless it replaces an entry.
    */
-  private async load(key: string, ctx: LoadContext, stale: Slot | undefined, options: { ttl?: number }): Promise<Slot> {
+  private async load(key: string, ctx: LoadContext, stale: Slot | undefined, options: { ttl?: number }): Promise<Slot | undefined> {
     const { name, up } = ctx
     let prev = stale && !isNotFound(stale) ? stale : undefined
     if (!stale) {
@@ -196,9 +217,18 @@ export class UplinkCache {
     try {
       const r = await up.fetchPackument(name, { etag: prev?.etag, lastModified: prev?.lastModified })
       const slot = await this.apply(name, up, prev, r)
-      options.ttl = isNotFound(slot) ? Math.max(1, Math.min(up.maxage, NOT_FOUND_TTL)) : this.ttlOf(slot, up)
       // Logged once the durable half holds the answer (the memory half takes it as this returns).
       this.log.info({ uplink: up.name, pkg: name, result: r.kind, conditional: prev !== undefined }, 'uplink packument fetched')
+      if (isNotFound(slot)) {
+        const ttl = Math.max(1, Math.min(up.maxage, NOT_FOUND_TTL))
+        this.notFound.set(key, true, { ttl })
+        // Nothing was cached: nothing to keep (lru-cache drops the key). A cached entry that the
+        // uplink no longer has is replaced by a 404 slot, as lru-cache would otherwise keep it.
+        if (!stale) return undefined
+        options.ttl = ttl
+        return slot
+      }
+      options.ttl = this.ttlOf(slot, up)
       return slot
     } catch (e) {
       if (!prev) throw e

@@ -14,8 +14,12 @@ export type PackumentFetch =
 
 /** A tarball download in progress. */
 export interface TarballFetch {
+  /**
+   * The bytes as they arrive (never buffered whole). Without a Content-Length it fails with an
+   * UplinkError `too-large` once more than the uplink's `max_tarball_size` went through.
+   */
   body: Readable
-  /** Content-Length, when the uplink sent one. */
+  /** Content-Length, when the uplink sent one (never more than `max_tarball_size`). */
   size: number | undefined
 }
 
@@ -36,7 +40,13 @@ export type UplinkFailure =
   | 'status'
   /** The answer was not a packument. */
   | 'invalid'
-  /** The circuit breaker is open: recent requests failed, this one was not sent. */
+  /**
+   * The answer was bigger than the uplink's cap (`max_packument_size` for a packument, a search or
+   * a forwarded answer; `max_tarball_size` for a tarball). The uplink is up: it does not count
+   * towards the breaker.
+   */
+  | 'too-large'
+  /** The circuit breaker is open: recent requests failed, no probe found the uplink up since, this one was not sent. */
   | 'circuit-open'
 
 /** A failed uplink request. */
@@ -60,19 +70,20 @@ export interface Uplink {
   readonly cacheTarballs: boolean
   /**
    * Fetches the full packument of `name`; with `etag`/`lastModified` the request is conditional.
-   * @throws UplinkError
+   * @throws UplinkError (`too-large`: the body, decompressed, exceeds the uplink's cap)
    */
   fetchPackument(name: string, o: { etag?: string | undefined; lastModified?: string | undefined; signal?: AbortSignal }): Promise<PackumentFetch>
   /**
    * Starts downloading a tarball from the URL the uplink's packument gave.
    * @returns `undefined` on 404
-   * @throws UplinkError
+   * @throws UplinkError (`too-large`: its Content-Length exceeds the uplink's cap)
    */
   fetchTarball(url: string, o?: { signal?: AbortSignal }): Promise<TarballFetch | undefined>
   /**
    * Sends a request to a path below the uplink's URL and returns the whole answer (npm audit's
    * POSTs, forwarded as they came).
-   * @throws UplinkError when no answer arrives (any status is an answer)
+   * @throws UplinkError when no answer arrives (any status is an answer); `too-large` when the
+   *   answer's body exceeds the uplink's `max_packument_size`
    */
   forward(path: string, o: { method: string; headers: Record<string, string>; body?: Buffer }): Promise<ForwardedResponse>
   /**

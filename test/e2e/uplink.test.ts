@@ -246,7 +246,7 @@ describe('uplinks: a Pier proxying another Pier', { timeout: 300_000 }, () => {
     })
   }
 
-  test('the circuit breaker stops asking a failing uplink', async () => {
+  test('the circuit breaker stops asking a failing uplink, and its probe (not fail_timeout) lets it in again', async () => {
     const breaker = await startPier({ uplinks: { up: { url: fixture.url, max_fails: 2, fail_timeout: '1h' } } })
     try {
       fixture.fault = () => 'status-500'
@@ -256,6 +256,15 @@ describe('uplinks: a Pier proxying another Pier', { timeout: 300_000 }, () => {
       assert.equal(third.status, 502)
       assert.match(third.body.error, /failed 2 times in a row/)
       assert.equal(fixture.countFor('cb-three'), 0)
+      // The uplink probes itself (`GET /-/ping`, first after about a second): it comes back up,
+      // and the first probe that succeeds closes the circuit, an hour before fail_timeout.
+      const seen = fixture.requests.length
+      await fixture.waitFor((r) => r.url === '/-/ping' && r.status === 500)
+      fixture.fault = () => undefined
+      await fixture.waitFor((r) => fixture.requests.indexOf(r) >= seen && r.url === '/-/ping' && r.status === 200)
+      const back = await get(breaker.url, 'up-b')
+      assert.equal(back.status, 200)
+      assert.deepEqual(Object.keys(back.body.versions), ['1.0.0', '1.1.0'])
     } finally {
       fixture.fault = () => undefined
       await breaker.close()

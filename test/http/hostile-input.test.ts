@@ -274,27 +274,24 @@ void describe('load shedding (server.overload)', () => {
   })
 
   void test('a packument the fast path would answer is shed too', async () => {
-    // Heap limit far above use: not pressured; a publish and two GETs warm the fast path's caches.
-    const pier = await startPier({ server: { overload: { sample_interval: 100 } } })
+    // Pressured from the first sample on; the package is published and its packument rendered
+    // through the registry itself (no HTTP), so the fast path has everything it needs in memory.
+    const pier = await startPier({ server: { overload: { max_heap_used: 1, sample_interval: 100 } } })
     try {
-      const token = await addUser(pier.url, 'dan')
-      assert.equal((await put(pier.url, 'warm', publishBody({ name: 'warm', version: '1.0.0' }).body, token)).status, 201)
-      for (let i = 0; i < 2; i++) assert.equal((await raw(pier.url, '/warm', { 'accept-encoding': 'gzip' })).status, 200)
-      // Block the event loop for longer than max_event_loop_delay (1 s by default) until the
-      // sampler sees it; the next requests are shed.
-      const started = Date.now()
-      while (Date.now() - started < 1500) {
-        /* busy: the event loop is delayed */
-      }
-      let r = await raw(pier.url, '/warm', { 'accept-encoding': 'gzip' })
-      for (let i = 0; i < 100 && r.status !== 503; i++) r = await raw(pier.url, '/warm', { 'accept-encoding': 'gzip' })
-      assert.equal(r.status, 503, 'the warm packument is shed while the loop is delayed')
-      // And recovers: the next samples see no delay.
-      for (let i = 0; i < 500 && r.status !== 200; i++) {
+      const base = pier.url.replace(/\/$/, '')
+      await pier.pier.registry.publish('warm', publishBody({ name: 'warm', version: '1.0.0' }).body, { name: 'dan', readonly: false })
+      await pier.pier.registry.packument('warm', { name: undefined, readonly: false }, false, base)
+      assert.ok(pier.pier.registry.peekPackument('warm', false, base), 'the fast path could answer it')
+      let r = await raw(pier.url, '/-/whoami')
+      for (let i = 0; i < 500 && r.status !== 503; i++) {
         await new Promise((res) => setTimeout(res, 10))
-        r = await raw(pier.url, '/warm', { 'accept-encoding': 'gzip' })
+        r = await raw(pier.url, '/-/whoami')
       }
-      assert.equal(r.status, 200)
+      assert.equal(r.status, 503)
+      const hits = pier.pier.app.fastPath.hits
+      const shed = await raw(pier.url, '/warm', { 'accept-encoding': 'gzip' })
+      assert.equal(shed.status, 503, 'the warm packument is shed')
+      assert.equal(pier.pier.app.fastPath.hits, hits, 'the fast path stepped aside')
     } finally {
       await pier.close()
     }
