@@ -36,8 +36,9 @@ export interface BackendHealth {
 
 /**
  * One uplink, from its circuit breaker: `ok` (last request succeeded, or none yet), `failing`
- * (the last requests failed, the circuit still closed), `circuit-open` (requests fail at once until
- * `open_until`), `half-open` (the next request probes), `unknown` (an uplink without a breaker).
+ * (the last requests failed, the circuit still closed), `circuit-open` (requests fail at once; the
+ * uplink probes itself in the background, next at `next_probe_at`), `half-open` (a probe is in
+ * flight), `unknown` (an uplink without a breaker).
  */
 export interface UplinkHealth {
   /** The uplink's base URL, without any user:password part. */
@@ -45,8 +46,10 @@ export interface UplinkHealth {
   status: 'ok' | 'failing' | 'circuit-open' | 'half-open' | 'unknown'
   /** Failed requests in a row. */
   consecutive_failures?: number
-  /** ISO 8601: when an open circuit lets the next probe through. */
+  /** ISO 8601: `fail_timeout` after the last failure, the latest the next probe is due. */
   open_until?: string
+  /** ISO 8601: when the next probe goes out (or the one in flight went out). */
+  next_probe_at?: string
 }
 
 /** The body of `GET /-/health`. */
@@ -116,6 +119,7 @@ function uplinkHealth(u: Uplink): UplinkHealth {
   const status = b.state === 'closed' ? 'ok' : b.state === 'open' ? 'circuit-open' : b.state
   const out: UplinkHealth = { url, status, consecutive_failures: b.failures }
   if (b.openUntil !== undefined) out.open_until = new Date(b.openUntil).toISOString()
+  if (b.nextProbeAt !== undefined) out.next_probe_at = new Date(b.nextProbeAt).toISOString()
   return out
 }
 
