@@ -1,6 +1,6 @@
 /**
  * Memory under a flood of unknown names: a Pier process proxies to a loopback upstream that
- * answers 404 to everything, and gets 100,000 anonymous GETs for distinct unknown scoped names
+ * answers 404 to everything, and gets `REQUESTS` (30,000; 100,000 on demand) anonymous GETs for distinct unknown scoped names
  * (`@s<i>/p<i>`: every one a new scope, a new uplink request, a new negative-cache entry), 32 at a
  * time over keep-alive connections. The child's resident set (VmRSS in /proc/<pid>/status) may
  * grow by less than 50 MiB between the end of a 2,000-request warm-up and the end of the run:
@@ -23,7 +23,12 @@ import { Pool } from 'undici'
 import { spawnPier, type PierProcess } from '../helpers/pier.js'
 
 const WARM_UP = 2_000
-const REQUESTS = 100_000
+/**
+ * Distinct unknown names sent after the warm-up: 30,000 in `npm test` (three times every bounded
+ * per-name map's capacity of 10,000 entries, so a map that did not evict would show), 100,000 (the
+ * figure in the issue) with `PIER_MEMORY_REQUESTS=100000`, as a slower run for the note.
+ */
+const REQUESTS = Number(process.env.PIER_MEMORY_REQUESTS ?? 30_000)
 const CONNECTIONS = 32
 const MAX_GROWTH_MIB = 50
 
@@ -62,7 +67,7 @@ async function flood(pool: Pool, from: number, to: number): Promise<void> {
 
 // Pier spends about 1 ms of CPU on each of these (three store queries, one uplink request): the
 // run takes one to three minutes on a small machine, longer when other suites share its cores.
-void describe('uplink memory: 100,000 unknown names', { timeout: 600_000 }, () => {
+void describe(`uplink memory: ${REQUESTS} unknown names`, { timeout: 600_000 }, () => {
   let upstream: Server
   let pier: PierProcess
   let pool: Pool
