@@ -5,7 +5,8 @@ import { resolve } from 'node:path'
 import pino from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { AuthService } from './auth/auth-service.js'
-import type { Config } from './config/schema.js'
+import { GithubAuth } from './auth/github.js'
+import { GITHUB_API_DEFAULT, type Config } from './config/schema.js'
 import { buildServer } from './http/server.js'
 import { checkHealth } from './ops/health.js'
 import { Registry } from './registry/registry.js'
@@ -59,10 +60,9 @@ export const LOG_REDACT = {
 
 /**
  * Opens the stores (running migrations) and builds the server.
- * @throws Error when `auth.type` names a backend this build does not have yet
+ * @throws Error when a backend cannot be opened or migrated
  */
 export async function createPier(config: Config, opts: CreateOptions = {}): Promise<Pier> {
-  if (config.auth.type === 'github') throw new Error('auth.type "github" is not supported yet (use "local" or "none")')
   const logger = opts.logger ?? pino({ level: config.logger.level, redact: LOG_REDACT }, pino.destination({ sync: false }))
   if (config.auth.type === 'none') logger.warn('auth.type is "none": anyone can publish, change and unpublish packages')
   // Uplinks first: a configuration error stops the start before anything is opened.
@@ -79,6 +79,19 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
   }
   const blobs = await openBlobStore(config.storage, dataDir)
   const uplinkCache = new UplinkCache(meta, logger)
+  // auth.type github: GitHub's tokens authenticate, its repository permissions decide (auth/github.ts).
+  const github =
+    config.auth.type === 'github'
+      ? new GithubAuth({
+          host: config.auth.github.host,
+          repositoryHosts: [GITHUB_API_DEFAULT],
+          timeoutMs: config.auth.github.timeout,
+          ttlMs: config.auth.github.cache.ttl,
+          store: meta,
+          isLocal: (name) => meta.packageExists(name),
+          log: logger,
+        })
+      : undefined
   const maxStalenessMs = config.storage.meta.type === 'postgres' ? config.storage.meta.max_staleness : 0
   const registry = new Registry(meta, blobs, {
     allowPreviousVersion: config.settings.allow_previous_version,
@@ -89,6 +102,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     log: logger,
     searchUplink: config.search.uplink,
     tarballLimits: { maxUnpackedSize: config.max_unpacked_size, maxFiles: config.max_unpacked_files },
+    permissionSource: github,
     uplinks:
       uplinks.size > 0
         ? (shared) =>
@@ -119,6 +133,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     maxUsers: config.auth.local.max_users,
     admins: config.auth.admins,
     throttle: { maxFailures: config.auth.rate_limit.max_failures, maxSignups: config.auth.rate_limit.max_signups, windowMs: config.auth.rate_limit.window },
+    external: github,
   })
   const health = () =>
     checkHealth({
@@ -139,6 +154,7 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
     async close() {
       await app.close()
       await auth.close()
+      await github?.close()
       await unwatch?.()
       await uplinkCache.close()
       await Promise.all([...uplinks.values()].map((u) => u.close()))

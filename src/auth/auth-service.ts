@@ -32,6 +32,12 @@ export interface AuthOptions {
   throttle?: ThrottleOptions
   /** How often `last_used` is written, ms (default 60 s). */
   lastUsedFlushMs?: number
+  /**
+   * Asked about a bearer token Pier did not issue (`auth.type: github`: github.ts), after Pier's
+   * own token table. Returns the caller, or undefined for Pier's usual 401.
+   * @throws RegistryError as it decides (UNAUTHENTICATED, UNAVAILABLE)
+   */
+  external?: { authenticate(token: string, ip: string): Promise<Principal | undefined> }
 }
 
 /** Options of a new token (`npm token create`, `pier token create`). */
@@ -121,7 +127,8 @@ export class AuthService {
    * @returns an anonymous principal without a header
    * @throws RegistryError UNAUTHENTICATED for unknown, expired or revoked tokens and wrong
    *   passwords (challenge `Bearer` or `Basic`), or for a token used outside its CIDR whitelist
-   *   (challenge `ipaddress`, npm EAUTHIP); TOO_MANY_REQUESTS after too many failed passwords
+   *   (challenge `ipaddress`, npm EAUTHIP); TOO_MANY_REQUESTS after too many failed passwords;
+   *   whatever `external` throws for a token Pier did not issue
    */
   async authenticate(authorization: string | undefined, ip: string): Promise<Principal> {
     if (!authorization) return { name: undefined, readonly: false, ip }
@@ -131,7 +138,11 @@ export class AuthService {
     if (scheme === 'bearer') {
       const key = tokenKey(cred)
       const row = await this.meta.getToken(key)
-      if (!row) throw unauthenticated('Invalid or revoked token. Run `npm login` again.', 'Bearer')
+      if (!row) {
+        const p = await this.opts.external?.authenticate(cred, ip)
+        if (p) return p
+        throw unauthenticated('Invalid or revoked token. Run `npm login` again.', 'Bearer')
+      }
       if (row.expires !== null && Date.parse(row.expires) <= Date.now()) {
         throw unauthenticated(`This token expired on ${row.expires}. Create a new one with \`npm token create\`.`, 'Bearer')
       }

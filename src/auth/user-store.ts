@@ -68,3 +68,17 @@ export interface UserStore extends AuditStore {
   /** Records when tokens were last used (key → ISO 8601), in one transaction. */
   touchTokens(lastUsed: ReadonlyMap<string, string>): Promise<void>
 }
+
+/**
+ * GitHub's answers (`auth.type: github`, github.ts), kept in the metadata store so every node
+ * shares them (migration 0005). Keys never hold a token, only its sha512 hex; values are JSON.
+ */
+export interface GithubCacheStore {
+  /**
+   * The answer stored under `key`, expired or not.
+   * @returns `value` as stored and `expires` (ISO 8601), or undefined when none is stored
+   */
+  getGithubCache(key: string): Promise<{ value: string; expires: string } | undefined>
+  /** Stores (or replaces) the answer under `key`, trusted until `expires` (ISO 8601). */
+  putGithubCache(key: string, value: string, expires: string): Promise<void>
+}

@@ -57,6 +57,36 @@ const S3Schema = z.preprocess<unknown, typeof S3Object, z.input<typeof S3Object>
   return Object.fromEntries(Object.entries(raw).map(([k, v]) => [S3_KEYS.get(k.toLowerCase()) ?? k, v]))
 }, S3Object)
 
+/**
+ * The default `auth.github.host`: GitHub's REST API (GitHub REST docs, "About the REST API"). GitHub
+ * Enterprise Server's is `https://<host>/api/v3`.
+ */
+export const GITHUB_API_DEFAULT = 'https://api.github.com'
+
+/** `auth.github`'s defaults (ms). */
+const GITHUB_DEFAULTS = { host: GITHUB_API_DEFAULT, timeout: 10_000, cache: { ttl: 5 * 60_000 } }
+
+/**
+ * `auth.github`: `host` the REST API's base URL; `timeout` the bound on each call, ms; `cache.ttl`
+ * how long an answer (a token's user, a token's permission on a repository) is trusted, ms;
+ * `cache.path` is accepted (the original registry's key) and unused: answers live in the
+ * metadata store. `client_id` / `client_secret` (an OAuth app, for a later web login) are
+ * accepted and unused.
+ */
+const GithubSchema = z
+  .object({
+    host: z.url().default(GITHUB_API_DEFAULT),
+    timeout: duration.pipe(z.number().min(1, 'at least 1 ms')).default(GITHUB_DEFAULTS.timeout),
+    cache: z
+      .object({ ttl: duration.default(GITHUB_DEFAULTS.cache.ttl), path: text.optional() })
+      .strict()
+      .default(GITHUB_DEFAULTS.cache),
+    client_id: text.optional(),
+    client_secret: text.optional(),
+  })
+  .strict()
+  .default(GITHUB_DEFAULTS)
+
 export const ConfigSchema = z
   .object({
     /** Public base URL (tarball URLs are built from it); default: the request's Host / X-Forwarded-* headers. */
@@ -132,12 +162,14 @@ export const ConfigSchema = z
       .default({ allow_previous_version: false }),
     auth: z
       .object({
+        /** `local` (users in Pier), `none` (everything open) or `github` (GitHub tokens and repository permissions, auth/github.ts). */
         type: z.enum(['local', 'none', 'github']).default('local'),
         local: z
           .object({ allow_signup: z.boolean().default(true), max_users: z.number().int().min(-1).default(-1) })
           .strict()
           .default({ allow_signup: true, max_users: -1 }),
-        github: z.record(z.string(), z.unknown()).optional(),
+        /** `auth.type: github` (auth/github.ts): where GitHub's REST API is and how its answers are used. */
+        github: GithubSchema,
         /**
          * User names that may do everything: read and change every package, list and revoke
          * anyone's tokens, read the audit log and `GET /-/health`'s details.
@@ -161,6 +193,7 @@ export const ConfigSchema = z
       .default({
         type: 'local',
         local: { allow_signup: true, max_users: -1 },
+        github: GITHUB_DEFAULTS,
         admins: [],
         rate_limit: { max_failures: 10, max_signups: 0, window: 15 * 60_000 },
       }),

@@ -16,6 +16,7 @@ import * as m0001 from './migrations/0001-init.js'
 import * as m0002 from './migrations/0002-uplink-cache.js'
 import * as m0003 from './migrations/0003-accounts.js'
 import * as m0004 from './migrations/0004-orgs.js'
+import * as m0005 from './migrations/0005-github-cache.js'
 
 /** Inserts one audit-log entry with `db` (the store, or a transaction). */
 async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
@@ -23,7 +24,7 @@ async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
 }
 
 /** SQLite's migrations in name order; each is frozen in time. */
-export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004 }
+export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004, '0005-github-cache': m0005 }
 
 /**
  * Advisory lock key (`pg_advisory_xact_lock`) serialising appends to `changes` on PostgreSQL, so
@@ -379,6 +380,20 @@ export class KyselyMetaStore implements MetaStore {
 
   async deleteCachedPackument(name: string, uplink: string): Promise<void> {
     await this.db.deleteFrom('uplink_packuments').where('name', '=', name).where('uplink', '=', uplink).execute()
+  }
+
+  // ---- GitHub's answers (auth/github.ts, GithubCacheStore; migration 0005) ----
+
+  async getGithubCache(key: string): Promise<{ value: string; expires: string } | undefined> {
+    return this.db.selectFrom('github_cache').select(['value', 'expires']).where('key', '=', key).executeTakeFirst()
+  }
+
+  async putGithubCache(key: string, value: string, expires: string): Promise<void> {
+    await this.db
+      .insertInto('github_cache')
+      .values({ key, value, expires })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value, expires }))
+      .execute()
   }
 }
 

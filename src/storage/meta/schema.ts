@@ -69,12 +69,24 @@ export interface Database {
   team_members: { org: string; team: string; user_name: string }
   team_packages: { org: string; team: string; package: string; permission: TeamPermission }
   package_access: { name: string; visibility: PackageVisibility; mfa: PackageMfa }
+  github_cache: GithubCacheTable
 }
 
 /** The audit log (migration 0003): `AuditEntry` with `details` as JSON text. */
 export interface AuditLogTable extends Omit<AuditEntry, 'details'> {
   seq: Generated<number>
   details: string
+}
+
+/**
+ * GitHub's answers (migration 0005, auth/github.ts): `key` is `user:<sha512 of the token>` or
+ * `repo:<sha512 of the token>:<owner>/<repo>` (lowercased), `value` the answer as JSON, `expires`
+ * ISO 8601 (the row is kept after it: served while GitHub cannot answer).
+ */
+export interface GithubCacheTable {
+  key: string
+  value: string
+  expires: string
 }
 
 export type PackageRow = Selectable<PackagesTable>
