@@ -51,6 +51,7 @@ Usage:
                                               where each key came from (pier config --help)
   pier --help                                 this text
 
+Every command takes --config FILE (-c) and --help (-h).
 Configuration (rc style, lowest precedence first): /etc/pier/config, /etc/pierrc,
 ~/.config/pier/config, ~/.config/pier, ~/.pier/config, ~/.pierrc, the nearest .pierrc from the
 working folder up, then --config FILE, else $PIER_CONFIG, else ./config.yaml when present; JSON,
@@ -79,6 +80,25 @@ async function printAudit(auth: AuthService, o: { since?: string | undefined; us
   if (o.json) process.stdout.write(JSON.stringify(all, null, 2) + '\n')
   else for (const e of all) process.stdout.write(`${e.at} ${e.actor ?? '-'} ${e.action} ${e.package ?? '-'} ${JSON.stringify(e.details)}\n`)
   return 0
+}
+
+/**
+ * `pier <cmd> --help`: the lines of HELP about `cmd` (each entry starts with `  pier <cmd>` and
+ * runs to the next entry), then the configuration paragraph every command shares.
+ * @returns undefined for a command HELP does not list
+ */
+export function commandHelp(cmd: string): string | undefined {
+  const lines = HELP.split('\n')
+  const out: string[] = []
+  let inside = false
+  for (const line of lines) {
+    if (/^ {2}pier /.test(line)) inside = line.startsWith(`  pier ${cmd} `) || line === `  pier ${cmd}`
+    else if (!line.startsWith('    ')) inside = false
+    if (inside) out.push(line)
+  }
+  if (out.length === 0) return undefined
+  const config = HELP.slice(HELP.indexOf('Every command'))
+  return `Usage:\n${out.join('\n')}\n\n${config}`
 }
 
 async function readPassword(): Promise<string> {
@@ -124,6 +144,13 @@ async function main(argv: string[]): Promise<number> {
   if (values.help && cmd === 'config') {
     process.stdout.write(CONFIG_HELP)
     return 0
+  }
+  if (values.help && cmd !== undefined && cmd !== 'help') {
+    const text = commandHelp(cmd)
+    if (text !== undefined) {
+      process.stdout.write(text)
+      return 0
+    }
   }
   if (values.help || cmd === undefined || cmd === 'help') {
     process.stdout.write(HELP)
