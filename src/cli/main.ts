@@ -20,6 +20,7 @@ import { CONFIG_HELP, configJson, configText } from './config.js'
 import { RegistryError } from '../registry/errors.js'
 import { GcRefusedError } from '../ops/gc.js'
 import { DEFAULT_GRACE_MS, parseGrace, reportJson, runGc, summaryLine, UsageError } from './gc.js'
+import { runVerifyCommand } from './verify.js'
 import { sweepBlobTemp } from '../storage/blobs/open-blob-store.js'
 import { openMetaStore } from '../storage/meta/open-meta-store.js'
 
@@ -47,6 +48,11 @@ Usage:
                                               seconds). Safe while nodes serve, if DURATION is longer
                                               than any publish takes (so not 0s then). --dry-run
                                               deletes nothing; --json prints the report as JSON
+  pier verify [--grace DURATION] [--repair] [--json] [--config FILE]
+                                              check every live version's tarball (present, matching
+                                              its integrity), every dist-tag, orphaned blobs and
+                                              cached uplink tarballs; exit 1 when a problem remains,
+                                              2 on a usage error (pier verify --help)
   pier config [--config FILE] [--json]        print the merged configuration, secrets masked, and
                                               where each key came from (pier config --help)
   pier --help                                 this text
@@ -111,6 +117,8 @@ async function readPassword(): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // verify parses its own options (--repair, --grace) and loads the configuration itself.
+  if (argv[0] === 'verify') return runVerifyCommand(argv.slice(1))
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -395,6 +395,71 @@ export class KyselyMetaStore implements MetaStore {
       .onConflict((oc) => oc.column('key').doUpdateSet({ value, expires }))
       .execute()
   }
+
+  // ---- pier verify (ops/verify.ts, VerifyStore): keyset pagination, each page its own query ----
+
+  /** Live versions (not unpublished) in (name, version) order, VERSION_PAGE rows a query. */
+  async *liveVersionBlobs(): AsyncIterable<{ name: string; version: string; tarball_key: string; integrity: string; shasum: string; size: number }> {
+    let last: { name: string; version: string } | undefined
+    while (true) {
+      const after = last
+      const rows = await this.db
+        .selectFrom('versions')
+        .select(['name', 'version', 'tarball_key', 'integrity', 'shasum', 'size'])
+        .where('unpublished', 'is', null)
+        .$if(after !== undefined, (q) => q.where((eb) => eb(eb.refTuple('name', 'version'), '>', eb.tuple(after?.name ?? '', after?.version ?? ''))))
+        .orderBy('name')
+        .orderBy('version')
+        .limit(VERSION_PAGE)
+        .execute()
+      yield* rows
+      last = rows.at(-1)
+      if (rows.length < VERSION_PAGE) break
+    }
+  }
+
+  /** Every dist-tag with the state of its version (`missing`: no such row), in (name, tag) order. */
+  async *distTagTargets(): AsyncIterable<{ name: string; tag: string; version: string; state: 'live' | 'unpublished' | 'missing' }> {
+    let last: { name: string; tag: string } | undefined
+    while (true) {
+      const after = last
+      const rows = await this.db
+        .selectFrom('dist_tags')
+        .leftJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
+        .select(['dist_tags.name as name', 'dist_tags.tag as tag', 'dist_tags.version as version', 'versions.version as found', 'versions.unpublished as unpublished'])
+        .$if(after !== undefined, (q) =>
+          q.where((eb) => eb(eb.refTuple('dist_tags.name', 'dist_tags.tag'), '>', eb.tuple(after?.name ?? '', after?.tag ?? ''))),
+        )
+        .orderBy('dist_tags.name')
+        .orderBy('dist_tags.tag')
+        .limit(VERSION_PAGE)
+        .execute()
+      for (const r of rows) {
+        yield { name: r.name, tag: r.tag, version: r.version, state: r.found === null ? 'missing' : r.unpublished === null ? 'live' : 'unpublished' }
+      }
+      last = rows.at(-1)
+      if (rows.length < VERSION_PAGE) break
+    }
+  }
+
+  /** Every cached uplink packument's text, in (name, uplink) order, CACHED_PAGE rows a query. */
+  async *cachedPackumentTexts(): AsyncIterable<{ name: string; uplink: string; body: string }> {
+    let last: { name: string; uplink: string } | undefined
+    while (true) {
+      const after = last
+      const rows = await this.db
+        .selectFrom('uplink_packuments')
+        .select(['name', 'uplink', 'body'])
+        .$if(after !== undefined, (q) => q.where((eb) => eb(eb.refTuple('name', 'uplink'), '>', eb.tuple(after?.name ?? '', after?.uplink ?? ''))))
+        .orderBy('name')
+        .orderBy('uplink')
+        .limit(CACHED_PAGE)
+        .execute()
+      yield* rows
+      last = rows.at(-1)
+      if (rows.length < CACHED_PAGE) break
+    }
+  }
 }
 
 /** PackageTx over a Kysely transaction. */

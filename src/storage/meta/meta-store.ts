@@ -9,9 +9,10 @@ import type { GithubCacheStore, UserStore } from '../../auth/user-store.js'
 import type { OrgStore } from '../../registry/orgs.js'
 import type { PackageStore } from '../../registry/stores.js'
 import type { UplinkCacheStore } from '../../uplink/uplink-cache.js'
+import type { VerifyStore } from '../../ops/verify.js'
 
 /** The metadata store. */
-export interface MetaStore extends PackageStore, UserStore, UplinkCacheStore, OrgStore, GithubCacheStore {
+export interface MetaStore extends PackageStore, UserStore, UplinkCacheStore, OrgStore, GithubCacheStore, VerifyStore {
   /** Applies pending migrations (idempotent; on PostgreSQL one node at a time). */
   migrate(): Promise<void>
   close(): Promise<void>
