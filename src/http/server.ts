@@ -15,6 +15,7 @@ import { baseUrlResolver, lazyCaller, type RouteContext } from './context.js'
 import { errorHandler, sendError } from './errors.js'
 import { fastPath, type FastPath } from './fast-path.js'
 import { registerLoadShedding } from './load-shedding.js'
+import { jsonBodies } from './server-parsers.js'
 import { requestHooks } from './request-hooks.js'
 import { orgRoutes } from './routes/access.js'
 import { adminRoutes } from './routes/admin.js'
@@ -62,7 +63,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // Timeouts (`server.*_timeout`) stop clients that send a byte at a time (slowloris); the
     // connections are checked every second so the header and request deadlines hold to ~1 s.
     serverFactory: (handler) => {
-      const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
+      // Host is not required (HTTP/1.1 clients without it get an answer, base URLs fall back to
+      // the configured address); parser errors and unmet Expect headers answer in npm's shape.
+      const server = createServer({ connectionsCheckingInterval: 1000, requireHostHeader: false }, (req, res) => {
         hooks.begin(req, res)
         // Under load the fast path steps aside: Fastify's under-pressure hook answers 503.
         if (pressured() || !fast.handle(req, res)) handler(req, res)
@@ -72,9 +75,38 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       server.requestTimeout = s.request_timeout
       server.keepAliveTimeout = s.keep_alive_timeout
       server.setTimeout(s.socket_timeout)
+      // A client that half-closes after sending its request still gets the answer (Node's
+      // default aborts a request still in progress when the client's FIN arrives); the
+      // connection closes once it is sent.
+      ;(server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
+      server.on('checkExpectation', (_req, res) => {
+        const body = JSON.stringify({ error: 'Expectation failed: only "Expect: 100-continue" is supported.' })
+        res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
+      })
       return server
     },
     disableRequestLogging: true,
+    // Malformed HTTP (bad request line, headers too large, a timeout): one answer in npm's shape,
+    // then the connection closes (the client must not send its next request on it).
+    clientErrorHandler: (err, socket) => {
+      const code = (err as NodeJS.ErrnoException).code
+      const [status, text, message] =
+        code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT'
+          ? [408, 'Request Timeout', 'The request took too long to arrive.']
+          : code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'Request Header Fields Too Large', 'The request headers are too large.']
+            : [400, 'Bad Request', 'Malformed HTTP request.']
+      if (socket.writable && !socket.writableEnded) {
+        const body = JSON.stringify({ error: message, message })
+        socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+      }
+      socket.destroySoon()
+    },
+    // A URL Fastify cannot decode, or other framework errors: npm's shape, with the request id.
+    frameworkErrors: (err, req, reply) => {
+      void reply.header('x-request-id', req.id)
+      sendError(reply, err.statusCode ?? 400, err.code === 'FST_ERR_BAD_URL' ? 'Bad request: the URL is not valid.' : err.message)
+    },
     // Every JSON route but a publish (routes/packages.ts sets max_body_size there): 1 MiB.
     bodyLimit: JSON_BODY_LIMIT,
     trustProxy: config.server.trust_proxy,
@@ -86,6 +118,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   })
 
   app.decorate('fastPath', fast)
+  jsonBodies(app)
   let pressured = (): boolean => false
   registerLoadShedding(app, config.server.overload)
   void app.after(() => {

@@ -38,6 +38,13 @@ const SERVER_OWNED = ['_npmUser', 'maintainers', '_id', '_attachments', '_rev', 
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
+/** A client's value in a message: strings and numbers as they are, anything else by its JSON type (never `String()` on an object). */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return v.slice(0, 214)
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v)
+  return Array.isArray(v) ? 'a list' : 'an object'
+}
+
 /**
  * Validates a publish body and its tarball.
  * @param body the parsed JSON of `PUT /<name>` with non-empty `_attachments`
@@ -50,7 +57,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export async function planPublish(body: Record<string, unknown>, urlName: string, limits: TarballLimits = DEFAULT_TARBALL_LIMITS): Promise<PublishPlan> {
   const name = body.name ?? body._id
   if (typeof name !== 'string' || name !== urlName) {
-    throw badRequest(`The package name in the body (${String(name)}) does not match the URL (${urlName}).`)
+    throw badRequest(`The package name in the body (${shown(name)}) does not match the URL (${urlName}).`)
   }
   const problems = newNameProblems(name)
   if (problems.length > 0) throw badRequest(`Invalid package name "${name}": ${problems.join('; ')}`)
@@ -63,8 +70,8 @@ export async function planPublish(body: Record<string, unknown>, urlName: string
   if (!isObject(rawManifest)) throw badRequest(`versions["${versionKey}"] is not an object.`)
   const version = semver.valid(versionKey)
   if (!version || version !== versionKey) throw badRequest(`Invalid version "${versionKey}": not a valid semver version.`)
-  if (rawManifest.version !== version) throw badRequest(`The manifest's version (${String(rawManifest.version)}) does not match "${version}".`)
-  if (rawManifest.name !== name) throw badRequest(`The manifest's name (${String(rawManifest.name)}) does not match "${name}".`)
+  if (rawManifest.version !== version) throw badRequest(`The manifest's version (${shown(rawManifest.version)}) does not match "${version}".`)
+  if (rawManifest.name !== name) throw badRequest(`The manifest's name (${shown(rawManifest.name)}) does not match "${name}".`)
 
   const attachments = body._attachments
   if (!isObject(attachments)) throw badRequest('Missing "_attachments".')
@@ -78,8 +85,9 @@ export async function planPublish(body: Record<string, unknown>, urlName: string
   if (!isObject(att) || typeof att.data !== 'string') throw badRequest(`Attachment "${key}" has no base64 "data".`)
   const tarball = Buffer.from(att.data, 'base64')
   if (tarball.length === 0) throw badRequest(`Attachment "${key}" is empty.`)
-  if (att.length !== undefined && Number(att.length) !== tarball.length) {
-    throw badRequest(`Attachment "${key}" is ${tarball.length} bytes, but its "length" says ${String(att.length)}.`)
+  const declared = typeof att.length === 'string' && /^\d{1,15}$/.test(att.length) ? Number(att.length) : att.length
+  if (declared !== undefined && declared !== tarball.length) {
+    throw badRequest(`Attachment "${key}" is ${tarball.length} bytes, but its "length" says ${shown(att.length)}.`)
   }
 
   const sha512 = createHash('sha512').update(tarball).digest()
@@ -100,7 +108,7 @@ export async function planPublish(body: Record<string, unknown>, urlName: string
   const facts = await inspectTarball(tarball, limits)
   if (facts.packageJson.name !== name || facts.packageJson.version !== version) {
     throw badRequest(
-      `Manifest confusion: the tarball's package.json says ${String(facts.packageJson.name)}@${String(facts.packageJson.version)}, ` +
+      `Manifest confusion: the tarball's package.json says ${shown(facts.packageJson.name)}@${shown(facts.packageJson.version)}, ` +
         `but the manifest says ${name}@${version}.`,
     )
   }

@@ -5,6 +5,7 @@
  * listed: the read gate's predicate filters before paging. Results are in npm's shape; npm needs
  * `package.maintainers` and parses `package.date`.
  */
+import { badRequest } from './errors.js'
 import { scopeOf } from './names.js'
 import type { SearchHit } from './stores.js'
 
@@ -34,9 +35,28 @@ export interface SearchObject {
   searchScore: number
 }
 
-/** The words of a query (npm joins them with spaces); `key:value` qualifiers are dropped. */
+/**
+ * Most distinct words a search may hold. Each becomes one condition of the store's query: SQLite
+ * refuses an expression tree deeper than 1,000 (about 500 words), and building and running such a
+ * query costs tens of milliseconds of CPU. npm users type a few words.
+ */
+export const MAX_SEARCH_WORDS = 32
+
+/**
+ * The words of a query (npm joins them with spaces); `key:value` qualifiers are dropped, and so
+ * are repeats (matching ignores case, so `React react` is one word).
+ * @throws RegistryError BAD_REQUEST beyond MAX_SEARCH_WORDS distinct words
+ */
 export function searchWords(text: string): string[] {
-  return text.trim().split(/\s+/).filter((w) => w !== '' && !w.includes(':'))
+  const seen = new Set<string>()
+  const words: string[] = []
+  for (const w of text.trim().split(/\s+/)) {
+    if (w === '' || w.includes(':') || seen.has(w.toLowerCase())) continue
+    seen.add(w.toLowerCase())
+    words.push(w)
+    if (words.length > MAX_SEARCH_WORDS) throw badRequest(`A search may hold at most ${MAX_SEARCH_WORDS} words.`)
+  }
+  return words
 }
 
 /**

@@ -8,10 +8,19 @@
  * `MAX_AUDIT_INFLATED`.
  */
 import type { FastifyInstance } from 'fastify'
+import { badRequest } from '../../registry/errors.js'
 import { auditKind, auditNames, decodeAuditBody, EMPTY_BULK_REPORT, emptyTreeReport, encodeAuditBody, pruneAudit } from '../../uplink/audit.js'
 import { UplinkError } from '../../uplink/uplink.js'
 import type { RouteContext } from '../context.js'
 import { sendError } from '../errors.js'
+import { nestedDeeperThan } from '../server-parsers.js'
+
+/**
+ * Deepest nesting of objects and arrays an audit body may have. The names are collected, pruned
+ * and re-encoded by recursive walks (uplink/audit.ts, JSON.stringify), which a body nested 10,000
+ * levels deep would overflow; a real tree nests two levels per level of `node_modules`.
+ */
+export const MAX_AUDIT_DEPTH = 1000
 
 /** The audit endpoints npm and pnpm post to. */
 export const AUDIT_PATHS = ['/-/npm/v1/security/advisories/bulk', '/-/npm/v1/security/audits/quick', '/-/npm/v1/security/audits']
@@ -28,6 +37,7 @@ export function auditRoutes(app: FastifyInstance, ctx: RouteContext): void {
         if (!uplink) return sendError(reply, 501, 'This registry has no advisory source configured: npm audit is not available.')
         const encoding = typeof req.headers['content-encoding'] === 'string' ? req.headers['content-encoding'].trim().toLowerCase() : undefined
         const doc = decodeAuditBody(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), encoding || undefined)
+        if (nestedDeeperThan(doc, MAX_AUDIT_DEPTH)) throw badRequest(`The audit body nests deeper than ${MAX_AUDIT_DEPTH} levels.`)
         const keep = await ctx.registry.upstreamNames(auditNames(kind, doc))
         const pruned = pruneAudit(kind, doc, keep)
         if (pruned.empty) return reply.send(kind === 'bulk' ? EMPTY_BULK_REPORT : emptyTreeReport())

@@ -5,6 +5,19 @@ import type { FastifyInstance } from 'fastify'
 import { badRequest } from '../../registry/errors.js'
 import type { RouteContext } from '../context.js'
 
+/** A parsed query string: a key given twice arrives as a list. */
+type Query = Record<string, string | string[] | undefined>
+
+/**
+ * One query parameter.
+ * @throws RegistryError BAD_REQUEST when it is repeated (`?text=a&text=b`): npm sends each once
+ */
+function param(q: Query, key: string): string | undefined {
+  const v = q[key]
+  if (Array.isArray(v)) throw badRequest(`The query parameter "${key}" is given more than once.`)
+  return v
+}
+
 /** Registers ping, root, search and the starredByUser view. */
 export function miscRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { registry } = ctx
@@ -14,18 +27,18 @@ export function miscRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get('/', async (_req, reply) => reply.send({ db_name: 'registry', engine: 'pier' }))
 
   app.get('/-/v1/search', async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>
-    const size = Math.min(250, Math.max(1, Number(q.size ?? 20) || 20))
-    const from = Math.max(0, Number(q.from ?? 0) || 0)
-    const { objects, total } = await registry.search({ text: q.text ?? '', size, from }, ctx.caller(req), ctx.baseUrl(req))
+    const q = req.query as Query
+    const size = Math.min(250, Math.max(1, Math.trunc(Number(param(q, 'size') ?? 20)) || 20))
+    const from = Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.trunc(Number(param(q, 'from') ?? 0)) || 0))
+    const { objects, total } = await registry.search({ text: param(q, 'text') ?? '', size, from }, ctx.caller(req), ctx.baseUrl(req))
     return reply.send({ objects, total, time: new Date().toUTCString() })
   })
 
   app.get('/-/_view/starredByUser', async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>
+    const q = req.query as Query
     let user: unknown
     try {
-      user = JSON.parse(q.key ?? '')
+      user = JSON.parse(param(q, 'key') ?? '')
     } catch {
       throw badRequest('key must be a JSON string, e.g. key="alice"')
     }
