@@ -24,12 +24,15 @@ const text = z
 /** `storage.s3`: tarballs in an S3 bucket or an S3-compatible store. */
 const S3Object = z
   .object({
+    /** The bucket the tarballs go to; required with `storage.type: s3`. */
     bucket: text.pipe(z.string().min(1, 'must not be empty')),
     /** Prepended to every object key, e.g. `pier/`. */
     prefix: text.default(''),
+    /** The bucket's AWS region. */
     region: text.default('us-east-1'),
     /** Static credentials; both or neither (then the SDK's default chain: AWS_* variables, instance role…). */
     accessKeyId: text.optional(),
+    /** The secret of `accessKeyId`; both or neither. */
     secretAccessKey: text.optional(),
     /** An S3-compatible store's base URL, e.g. `http://127.0.0.1:9000`; default AWS S3. */
     endpoint: z.url().optional(),
@@ -75,25 +78,39 @@ const GITHUB_DEFAULTS = { host: GITHUB_API_DEFAULT, timeout: 10_000, cache: { tt
  */
 const GithubSchema = z
   .object({
+    /** The REST API's base URL; GitHub Enterprise Server's is `https://<host>/api/v3`. */
     host: z.url().default(GITHUB_API_DEFAULT),
+    /** The bound on each call to GitHub, ms. */
     timeout: duration.pipe(z.number().min(1, 'at least 1 ms')).default(GITHUB_DEFAULTS.timeout),
+    /** How GitHub's answers are kept, in memory and in the metadata store. */
     cache: z
-      .object({ ttl: duration.default(GITHUB_DEFAULTS.cache.ttl), path: text.optional() })
+      .object({
+        /** How long an answer (a token's user, a token's permission on a repository) is trusted, ms. */
+        ttl: duration.default(GITHUB_DEFAULTS.cache.ttl),
+        /** Accepted (the original registry's key) and unused: answers live in the metadata store. */
+        path: text.optional()
+      })
       .strict()
       .default(GITHUB_DEFAULTS.cache),
+    /** An OAuth app's client id, for a later web login; accepted and unused. */
     client_id: text.optional(),
+    /** The OAuth app's client secret, for a later web login; accepted and unused. */
     client_secret: text.optional(),
   })
   .strict()
   .default(GITHUB_DEFAULTS)
 
+/** Pier's whole configuration: every key, its type and its default (docs/configuration.md is generated from it). */
 export const ConfigSchema = z
   .object({
     /** Public base URL (tarball URLs are built from it); default: the request's Host / X-Forwarded-* headers. */
     url: z.url().optional(),
+    /** The HTTP server: where it listens, how long it waits for clients, when it sheds load. */
     server: z
       .object({
+        /** The address to listen on; `0.0.0.0` listens on every interface. */
         host: z.string().default('127.0.0.1'),
+        /** The TCP port to listen on; 0: any free port. */
         port: z.coerce.number().int().min(0).max(65535).default(3000),
         /** Trust X-Forwarded-* headers (behind a proxy). */
         trust_proxy: z.boolean().default(false),
@@ -120,8 +137,11 @@ export const ConfigSchema = z
          */
         overload: z
           .object({
+            /** The mean event-loop delay over a sample beyond which requests are shed, ms. */
             max_event_loop_delay: duration.default(1000),
+            /** The V8 heap in use beyond which requests are shed, bytes; default 90% of V8's heap limit. */
             max_heap_used: size.optional(),
+            /** The resident set size beyond which requests are shed, bytes; default: not checked. */
             max_rss: size.optional(),
             /** Seconds, sent as `Retry-After`. */
             retry_after: z.coerce.number().int().min(1).default(10),
@@ -146,8 +166,12 @@ export const ConfigSchema = z
         health_details: 'admins',
         overload: { max_event_loop_delay: 1000, retry_after: 10, sample_interval: 1000 },
       }),
+    /** Pier's log (pino). */
     logger: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .object({
+        /** The least severe level logged; `silent` logs nothing. */
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+      })
       .strict()
       .default({ level: 'info' }),
     /** Largest request body (publish), bytes or `50mb`. */
@@ -156,16 +180,27 @@ export const ConfigSchema = z
     max_unpacked_size: size.default(256 * 1024 * 1024),
     /** Most entries (files, folders, links) a published tarball may hold; beyond: 413. */
     max_unpacked_files: z.coerce.number().int().positive().default(100_000),
+    /** Publishing rules kept from the original registry. */
     settings: z
-      .object({ allow_previous_version: z.boolean().default(false) })
+      .object({
+        /** `true`: a publish may replace an existing or unpublished version. */
+        allow_previous_version: z.boolean().default(false)
+      })
       .strict()
       .default({ allow_previous_version: false }),
+    /** Who may do what: users and tokens, administrators, login limits. */
     auth: z
       .object({
         /** `local` (users in Pier), `none` (everything open) or `github` (GitHub tokens and repository permissions, auth/github.ts). */
         type: z.enum(['local', 'none', 'github']).default('local'),
+        /** `auth.type: local`: accounts kept by Pier. */
         local: z
-          .object({ allow_signup: z.boolean().default(true), max_users: z.number().int().min(-1).default(-1) })
+          .object({
+            /** `npm adduser` may create accounts. */
+            allow_signup: z.boolean().default(true),
+            /** `npm adduser` is refused once Pier holds this many users; -1: no limit. */
+            max_users: z.number().int().min(-1).default(-1)
+          })
           .strict()
           .default({ allow_signup: true, max_users: -1 }),
         /** `auth.type: github` (auth/github.ts): where GitHub's REST API is and how its answers are used. */
@@ -182,8 +217,11 @@ export const ConfigSchema = z
          */
         rate_limit: z
           .object({
+            /** Failed logins allowed per user name and per client address within `window`; 0: no limit. */
             max_failures: z.coerce.number().int().min(0).default(10),
+            /** Sign-ups allowed per client address within `window`; 0: no limit. */
             max_signups: z.coerce.number().int().min(0).default(0),
+            /** The period the failures and sign-ups are counted over, ms. */
             window: duration.default(15 * 60_000),
           })
           .strict()
@@ -197,17 +235,29 @@ export const ConfigSchema = z
         admins: [],
         rate_limit: { max_failures: 10, max_signups: 0, window: 15 * 60_000 },
       }),
+    /** Where packages live: tarballs (`type`, `local`, `s3`) and metadata (`meta`). */
     storage: z
       .object({
+        /** Where tarballs go: `local` (files under `storage.local.path`) or `s3` (`storage.s3`). */
         type: z.enum(['local', 's3']).default('local'),
-        local: z.object({ path: z.string().default('./data') }).strict().default({ path: './data' }),
+        /** The data folder. */
+        local: z
+          .object({
+            /** The data folder: tarballs (with `type: local`) and the SQLite file; relative to the working folder. */
+            path: z.string().default('./data')
+          })
+          .strict()
+          .default({ path: './data' }),
+        /** `storage.type: s3`: tarballs in an S3 bucket or an S3-compatible store. */
         s3: S3Schema.optional(),
+        /** The metadata store: packuments, users, tokens, the uplink cache. */
         meta: z
           .object({
             /** `sqlite` (one node, a file under the data folder) or `postgres` (shared by several nodes). */
             type: z.enum(['sqlite', 'postgres']).default('sqlite'),
             /** SQLite file; default `<storage.local.path>/pier.sqlite`. */
             path: z.string().optional(),
+            /** SQLite: `full`, a committed publish survives power loss; `normal`, it survives a crash of Pier only. */
             synchronous: z.enum(['full', 'normal']).default('full'),
             /** PostgreSQL connection string, `postgres://user:password@host:5432/database` (type postgres). */
             url: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection string').optional(),

@@ -30,6 +30,7 @@ const UplinkAuthSchema = z
   .object({
     /** `bearer`: `Authorization: Bearer <token>`; `basic`: `Authorization: Basic <token>` (base64 of user:password). */
     type: z.enum(['bearer', 'basic']),
+    /** The token itself; give exactly one of `token` and `token_env`. */
     token: z.string().optional(),
     /** Name of an environment variable holding the token (read at start). */
     token_env: z.string().optional(),
@@ -59,6 +60,7 @@ export const UplinkSchema = z
     max_packument_size: byteSize.default(DEFAULT_MAX_PACKUMENT_SIZE),
     /** Largest tarball accepted from this uplink (bigger: 502, or the download is cut; never cached). */
     max_tarball_size: byteSize.default(DEFAULT_MAX_TARBALL_SIZE),
+    /** Credentials sent to this uplink with every request. */
     auth: UplinkAuthSchema.optional(),
   })
   .strict()
@@ -77,20 +79,34 @@ export const PackageRuleSchema = z
   })
   .strict()
 
+/** `uplinks`: the upstream registries by name. */
 export const UplinksSchema = z.record(z.string(), UplinkSchema)
 /**
  * `npm search` through the uplinks: `uplink` (default true) also asks the first uplink the rules
  * proxy to, within `timeout` (default 2s), and lists its hits after the local ones.
  */
 export const SearchSchema = z
-  .object({ uplink: z.boolean().default(true), timeout: duration.default(2000) })
+  .object({
+    /** `true`: `npm search` also asks the first uplink the rules proxy to; `false`: local hits only. */
+    uplink: z.boolean().default(true),
+    /** How long the uplink's answer is waited for; beyond, the local hits are served alone. */
+    timeout: duration.default(2000)
+  })
   .strict()
   .default({ uplink: true, timeout: 2000 })
 /** `npm audit`: the uplink its requests are forwarded to (default: the first uplink; `false`: none, 501). */
-export const AuditSchema = z.object({ uplink: z.union([z.string(), z.literal(false)]).optional() }).strict()
+export const AuditSchema = z
+  .object({
+    /** The uplink's name; default the first uplink; `false`: audits answer 501. */
+    uplink: z.union([z.string(), z.literal(false)]).optional()
+  })
+  .strict()
+/** `packages`: the rules by glob on the package name, first match wins. */
 export const PackagesSchema = z.record(z.string(), PackageRuleSchema)
 /** Scopes that never proxy, whether or not a package of theirs was published yet. */
 export const PrivateScopesSchema = z.array(z.string().regex(/^@[^/@\s]+$/, 'a scope looks like @name')).default([])
 
+/** One validated uplink. */
 export type UplinkConfig = z.infer<typeof UplinkSchema>
+/** One validated `packages` rule. */
 export type PackageRuleConfig = z.infer<typeof PackageRuleSchema>
