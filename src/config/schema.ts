@@ -5,7 +5,7 @@
  */
 import { z } from 'zod'
 import { byteSize, duration, parseByteSize } from './units.js'
-import { AuditSchema, PackagesSchema, PrivateScopesSchema, SearchSchema, UplinksSchema } from './uplinks.js'
+import { AuditSchema, names, PackagesSchema, PrivateScopesSchema, SearchSchema, UplinksSchema } from './uplinks.js'
 
 /**
  * Parses a size for `max_body_size` and the other sizes (units.ts `parseByteSize`).
@@ -209,7 +209,7 @@ export const ConfigSchema = z
          * User names that may do everything: read and change every package, list and revoke
          * anyone's tokens, read the audit log and `GET /-/health`'s details.
          */
-        admins: z.array(z.string().min(1)).default([]),
+        admins: names.pipe(z.array(z.string().min(1))).default([]),
         /**
          * Password guessing and sign-up floods: failed logins per user name and per client address,
          * and sign-ups per address (default: not limited), within `window`; beyond, 429 with

@@ -24,7 +24,7 @@ export const DEFAULT_MAX_PACKUMENT_SIZE = 200 * 1024 * 1024
 export const DEFAULT_MAX_TARBALL_SIZE = 1024 * 1024 * 1024
 
 /** A list of names written as a YAML list or as one space-separated string (`$all`, `up other`). */
-const names = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : v.split(/\s+/)).filter((s) => s !== ''))
+export const names = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : v.split(/\s+/)).filter((s) => s !== ''))
 
 const UplinkAuthSchema = z
   .object({
@@ -104,7 +104,7 @@ export const AuditSchema = z
 /** `packages`: the rules by glob on the package name, first match wins. */
 export const PackagesSchema = z.record(z.string(), PackageRuleSchema)
 /** Scopes that never proxy, whether or not a package of theirs was published yet. */
-export const PrivateScopesSchema = z.array(z.string().regex(/^@[^/@\s]+$/, 'a scope looks like @name')).default([])
+export const PrivateScopesSchema = names.pipe(z.array(z.string().regex(/^@[^/@\s]+$/, 'a scope looks like @name'))).default([])
 
 /** One validated uplink. */
 export type UplinkConfig = z.infer<typeof UplinkSchema>

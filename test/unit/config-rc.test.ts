@@ -417,3 +417,17 @@ void describe('pier config (child process)', () => {
     assert.match(g.stdout, /~\/\.pierrc/)
   })
 })
+
+void describe('lists from the environment', () => {
+  void test('auth.admins and private_scopes take one space-separated string, as the packages lists do', () => {
+    const cwd = tempDir()
+    try {
+      const { config } = loadConfig({ cwd, env: { PIER_AUTH__ADMINS: 'root ops', PIER_PRIVATE_SCOPES: '@corp @team' }, home: '', etc: '/nonexistent-etc' })
+      assert.deepEqual(config.auth.admins, ['root', 'ops'])
+      assert.deepEqual(config.private_scopes, ['@corp', '@team'])
+      assert.throws(() => loadConfig({ cwd, env: { PIER_PRIVATE_SCOPES: 'corp' }, home: '', etc: '/nonexistent-etc' }), /a scope looks like @name/)
+    } finally {
+      rmSync(cwd, { recursive: true, force: true })
+    }
+  })
+})
