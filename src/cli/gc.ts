@@ -8,6 +8,8 @@ import { parseDuration } from '../config/uplinks.js'
 import type { Config } from '../config/schema.js'
 import { collectGarbage, type GcReport } from '../ops/gc.js'
 import { openBlobStore } from '../storage/blobs/open-blob-store.js'
+import type { BlobStore } from '../registry/stores.js'
+import type { MetaStore } from '../storage/meta/meta-store.js'
 import { openMetaStore } from '../storage/meta/open-meta-store.js'
 
 /** A bad command-line argument: printed as `pier: <message>` without a stack trace. */
@@ -84,14 +86,25 @@ export function reportJson(r: GcReport): Record<string, unknown> {
  * @throws GcRefusedError, or the stores' errors
  */
 export async function runGc(config: Config, opts: { graceMs: number; dryRun: boolean; cwd?: string }): Promise<GcReport> {
-  const cwd = opts.cwd ?? process.cwd()
-  const dataDir = resolve(cwd, config.storage.local.path)
-  const meta = await openMetaStore(config.storage.meta, dataDir, cwd)
+  return withStores(config, opts.cwd, (meta, blobs) => collectGarbage(meta, blobs, { graceMs: opts.graceMs, dryRun: opts.dryRun }))
+}
+
+/**
+ * Opens the metadata store (migrated, as every `pier` command does: see `runGc`) and the blob
+ * store of `config` without sweeping its temp files, runs `fn`, and closes both whatever happens
+ * (`pier gc`, `pier verify`).
+ * @param cwd folder that relative storage paths are resolved against (default: process cwd)
+ * @throws the stores' errors, and whatever `fn` throws
+ */
+export async function withStores<T>(config: Config, cwd: string | undefined, fn: (meta: MetaStore, blobs: BlobStore) => Promise<T>): Promise<T> {
+  const base = cwd ?? process.cwd()
+  const dataDir = resolve(base, config.storage.local.path)
+  const meta = await openMetaStore(config.storage.meta, dataDir, base)
   try {
     await meta.migrate()
     const blobs = await openBlobStore(config.storage, dataDir)
     try {
-      return await collectGarbage(meta, blobs, { graceMs: opts.graceMs, dryRun: opts.dryRun })
+      return await fn(meta, blobs)
     } finally {
       await blobs.close?.()
     }

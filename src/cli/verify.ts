@@ -5,15 +5,12 @@
  * summary, or the report as JSON. Exit codes: 0 clean, 1 a problem remains (after `--repair`) or
  * the run could not be made (configuration, refused, a store's error), 2 a usage error.
  */
-import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { GcRefusedError } from '../ops/gc.js'
 import { verifyStore, type VerifyProblem, type VerifyReport } from '../ops/verify.js'
-import { openBlobStore } from '../storage/blobs/open-blob-store.js'
-import { openMetaStore } from '../storage/meta/open-meta-store.js'
-import { DEFAULT_GRACE_MS, parseGrace, UsageError } from './gc.js'
+import { DEFAULT_GRACE_MS, parseGrace, UsageError, withStores } from './gc.js'
 
 /** `pier verify --help`. */
 export const VERIFY_HELP = `Usage: pier verify [--grace DURATION] [--repair] [--json] [--config FILE]
@@ -102,20 +99,7 @@ export function verifyReportJson(r: VerifyReport): Record<string, unknown> {
  * @throws GcRefusedError (the database refers to no blob while the store holds old ones), or the stores' errors
  */
 export async function runVerify(config: Config, opts: { graceMs: number; repair: boolean; cwd?: string }): Promise<VerifyReport> {
-  const cwd = opts.cwd ?? process.cwd()
-  const dataDir = resolve(cwd, config.storage.local.path)
-  const meta = await openMetaStore(config.storage.meta, dataDir, cwd)
-  try {
-    await meta.migrate()
-    const blobs = await openBlobStore(config.storage, dataDir)
-    try {
-      return await verifyStore(meta, blobs, { graceMs: opts.graceMs, repair: opts.repair })
-    } finally {
-      await blobs.close?.()
-    }
-  } finally {
-    await meta.close()
-  }
+  return withStores(config, opts.cwd, (meta, blobs) => verifyStore(meta, blobs, { graceMs: opts.graceMs, repair: opts.repair }))
 }
 
 /** Parses the arguments after `verify`. @throws UsageError */
