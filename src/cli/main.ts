@@ -53,6 +53,8 @@ Usage:
                                               its integrity), every dist-tag, orphaned blobs and
                                               cached uplink tarballs; exit 1 when a problem remains,
                                               2 on a usage error (pier verify --help)
+  pier init [--yes] [--force] [FILE]          write a commented starter config.yaml (asks on a
+                                              terminal; --yes takes the defaults)
   pier config [--config FILE] [--json]        print the merged configuration, secrets masked, and
                                               where each key came from (pier config --help)
   pier --help                                 this text
@@ -119,6 +121,8 @@ async function readPassword(): Promise<string> {
 async function main(argv: string[]): Promise<number> {
   // verify parses its own options (--repair, --grace) and loads the configuration itself.
   if (argv[0] === 'verify') return runVerifyCommand(argv.slice(1))
+  // These parse their own options and load the configuration themselves, as verify does.
+  if (argv[0] === 'init') return (await import('./init.js')).runInitCommand(argv.slice(1))
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
