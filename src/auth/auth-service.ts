@@ -17,7 +17,7 @@ import { badRequest, forbidden, notFound, unauthenticated, RegistryError } from 
 import type { GrantPermission, Principal, TokenGrant } from '../registry/types.js'
 import { DEFAULT_THROTTLE, LoginThrottle, type ThrottleOptions } from './login-throttle.js'
 import type { TokenRecord as TokenRow, UserRecord as UserRow, UserStore } from './user-store.js'
-import { hashPassword, verifyPassword } from './passwords.js'
+import { hashPassword, needsRehash, verifyPassword } from './passwords.js'
 import { ipAllowed, newToken, parseCidrs, tokenKey } from './tokens.js'
 
 /** Sign-up rules (`auth.local`), administrators and limits. */
@@ -91,7 +91,8 @@ export interface TokenView {
 
 export const ANONYMOUS: Principal = Object.freeze({ name: undefined, readonly: false })
 
-const USER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,213}$/
+/** What a user name may be: what npm lets one type, at most 214 characters. */
+export const USER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,213}$/
 const WRONG_PASSWORD = 'Incorrect username or password.'
 const DAY_MS = 24 * 3600_000
 
@@ -355,13 +356,22 @@ export class AuthService {
   /**
    * The user `name` if `password` is theirs. Throttled; an unknown user costs the same KDF run
    * (against a dummy hash) and gets the same answer as a wrong password. Failures are audited.
+   * A hash imported from htpasswd (passwords.ts `needsRehash`) is replaced by a scrypt one here.
    * @throws RegistryError UNAUTHENTICATED (challenge Basic), TOO_MANY_REQUESTS
    */
   private async verified(name: string, password: string | undefined, ip: string | undefined, method: string): Promise<UserRow> {
     this.throttle.check(name, ip)
     const user = name === '' ? undefined : await this.meta.getUser(name)
     const ok = await verifyPassword(password ?? '', user?.password_hash ?? (await this.dummyHash))
-    if (user && ok && password !== undefined) return user
+    if (user && ok && password !== undefined) {
+      // An imported htpasswd hash (or older scrypt costs): replaced by today's KDF now that the password is known.
+      if (needsRehash(user.password_hash)) {
+        const password_hash = await hashPassword(password)
+        await this.meta.updateUser(user.name, { password_hash, updated: new Date().toISOString() })
+        return { ...user, password_hash }
+      }
+      return user
+    }
     this.throttle.failed(name, ip)
     // The user tried is named in details, not as the actor: nobody proved to be them.
     await this.meta.appendAudit(this.audit({ name: null, ip }, 'login-failure', { user: name.slice(0, 214), method })).catch(() => undefined)

@@ -53,6 +53,12 @@ Usage:
                                               its integrity), every dist-tag, orphaned blobs and
                                               cached uplink tarballs; exit 1 when a problem remains,
                                               2 on a usage error (pier verify --help)
+  pier import verdaccio|sinopia DIR [--htpasswd FILE] [--uplink NAME] [--maintainer U]...
+                    [--dry-run] [--json] [--config FILE]
+                                              import another registry's storage folder: packages,
+                                              versions, dist-tags, users (docs/moving-from-verdaccio.md)
+  pier import registry URL [--names FILE] [--scope @S]... [--token T] [--concurrency N]
+                    [--dry-run] [--json]      import packages from a registry that serves packuments
   pier init [--yes] [--force] [FILE]          write a commented starter config.yaml (asks on a
                                               terminal; --yes takes the defaults)
   pier config [--config FILE] [--json]        print the merged configuration, secrets masked, and
@@ -122,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
   // verify parses its own options (--repair, --grace) and loads the configuration itself.
   if (argv[0] === 'verify') return runVerifyCommand(argv.slice(1))
   // These parse their own options and load the configuration themselves, as verify does.
+  if (argv[0] === 'import') return (await import('./import.js')).runImportCommand(argv.slice(1))
   if (argv[0] === 'init') return (await import('./init.js')).runInitCommand(argv.slice(1))
   const { values, positionals } = parseArgs({
     args: argv,

@@ -16,6 +16,7 @@ export type AuditAction =
   | 'dist-tag-add'
   | 'dist-tag-rm'
   | 'access'
+  | 'import'
   | 'org'
   | 'team'
   | 'token-create'

@@ -15,6 +15,7 @@ import { AccessPolicy } from './access.js'
 import { tarballKey } from './blob-keys.js'
 import { addDistTag, checkTagName, removeDistTag } from './dist-tags.js'
 import { badRequest, notFound } from './errors.js'
+import { applyImport, planChanges, planImport, prepareImport, type ImportedPackage, type ImportOutcome, type ImportPlan } from './import.js'
 import { asPackageName } from './names.js'
 import { Packuments } from './packument.js'
 import { PackageRules } from './package-rules.js'
@@ -417,6 +418,61 @@ export class Registry {
     return this.writes.write(name, principal, { op: 'publish', create: true, prepare, repository: repositoryOfBody(body) }, (w, stored) =>
       applyPublish(w, stored, { allowPreviousVersion, email: principal.email }),
     )
+  }
+
+  /**
+   * Imports one package from another registry (`pier import`, import.ts): the versions Pier
+   * lacks, with their tarballs verified against `dist.integrity` / `dist.shasum` and stored first,
+   * then one `import` write keeping the source's times, `_npmUser`, readme, deprecations,
+   * dist-tags, maintainers and stars. Only what differs is written; when nothing does, nothing is
+   * (no `_rev` bump). A new package none of whose versions could be imported is not created.
+   * @param principal the importer (an administrator passes every rule)
+   * @param o.dryRun verify and compare only: nothing is stored or written
+   * @returns what was (or would be) done, with every skipped version or tag and its reason
+   * @throws RegistryError from the write path's checks; the blob store's and metadata store's errors
+   */
+  async importPackage(pkg: ImportedPackage, principal: Principal, o: { dryRun?: boolean } = {}): Promise<ImportOutcome> {
+    const dryRun = o.dryRun === true
+    const now = new Date().toISOString()
+    const before = await this.store.readPackage(pkg.name)
+    const held = new Set(before?.versions.map((v) => v.version))
+    let prep: Awaited<ReturnType<typeof prepareImport>> | undefined
+    const prepare = async (): Promise<Awaited<ReturnType<typeof prepareImport>>> =>
+      (prep ??= await prepareImport(pkg, async (v) => held.has(v) || (await this.store.getVersion(pkg.name, v)) !== undefined, this.blobs, { dryRun, now }))
+    const outcome = (plan: ImportPlan, changed: boolean, rev?: string): ImportOutcome => ({
+      name: pkg.name,
+      changed,
+      ...(rev === undefined ? {} : { rev }),
+      created: before === undefined && changed,
+      added: plan.insert.map((r) => r.version),
+      updated: plan.replace.map((r) => r.version),
+      tags: { ...plan.setTags, ...Object.fromEntries(plan.deleteTags.map((t) => [t, null])) },
+      ...(plan.maintainers ? { maintainers: plan.maintainers } : {}),
+      starsAdded: plan.starsAdd,
+      starsRemoved: plan.starsRemove,
+      skipped: plan.skipped,
+      tarballs: prep?.tarballs ?? 0,
+      bytes: prep?.bytes ?? 0,
+    })
+    const current = (): Parameters<typeof planImport>[0] => ({
+      versions: before?.versions ?? [],
+      distTags: before?.distTags ?? {},
+      maintainers: before?.maintainers.map((m) => m.name) ?? [],
+      stars: before?.stars ?? [],
+    })
+    if (dryRun || !before) {
+      const { prepared } = await prepare()
+      const plan = planImport(current(), pkg, prepared)
+      // Nothing to import into a new package: no empty package row is created.
+      if (dryRun || plan.insert.length === 0) return outcome(plan, !dryRun ? false : planChanges(plan) && (before !== undefined || plan.insert.length > 0))
+    }
+    const r = await this.writes.write(
+      pkg.name,
+      principal,
+      { op: 'import', create: true, maintainers: 'required', times: { created: pkg.created, modified: pkg.modified }, prepare: async () => (await prepare()).prepared },
+      (w, prepared) => applyImport(w, pkg, prepared),
+    )
+    return outcome(r.value, r.changed, r.rev)
   }
 
   /**

@@ -102,7 +102,8 @@ export interface PackageStore {
    * Calls `onChange(name)` soon after any node commits a write of package `name` (PostgreSQL:
    * LISTEN). Best effort: while the listening connection is down, changes are missed (the
    * staleness bound still holds); `onLost` is called when it goes down and again when it is back,
-   * so the caller can drop everything it cached. Absent on stores that only one process uses (SQLite).
+   * so the caller can drop everything it cached. SQLite reads the change sequence every second
+   * instead (another process on the same file: `pier import` beside `pier start`).
    * @returns a function that stops listening
    */
   watchChanges?(onChange: (name: string) => void, onLost: () => void): Promise<() => Promise<void>>

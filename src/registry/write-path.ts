@@ -28,7 +28,7 @@ import type { PackageStore, PackageTx } from './stores.js'
 import type { Principal, StoredPackage } from './types.js'
 
 /** The kinds of write, as logged (and later audited). */
-export type WriteOp = 'publish' | 'update' | 'unpublish' | 'remove-tarball' | 'dist-tag-add' | 'dist-tag-rm' | 'access'
+export type WriteOp = 'publish' | 'update' | 'unpublish' | 'remove-tarball' | 'dist-tag-add' | 'dist-tag-rm' | 'access' | 'import'
 
 /** What a mutation sees: the locked package and the transaction to change it with. */
 export interface WriteContext {
@@ -93,6 +93,12 @@ export interface WriteOptions<P> {
    * when the package has none stored yet (permission-source.ts).
    */
   repository?: unknown
+  /**
+   * An import (`pier import`, import.ts) keeps the source registry's `time.created` (for a package
+   * this write creates) and `time.modified` (set by this write's `_rev` bump) instead of the time
+   * of the write; ISO 8601. The audit log still records when the write happened.
+   */
+  times?: { created?: string | undefined; modified?: string | undefined }
   /** Runs after the access checks and before the transaction; its result is the mutation's second argument. */
   prepare?: (writer: string) => Promise<P>
 }
@@ -174,7 +180,7 @@ export class WritePath {
       if (!pkg) {
         if (!opts.create) throw notFound()
         // A concurrent publish of the same new name (PostgreSQL) may win: then this one is an ordinary write.
-        created = await tx.insertPackage(name, now)
+        created = await tx.insertPackage(name, opts.times?.created ?? now)
         if (created) await tx.setMaintainers(name, [writer])
         pkg = await tx.getPackage(name)
         if (!pkg) throw new Error(`package row of ${name} missing right after its insert`)
@@ -200,7 +206,7 @@ export class WritePath {
       const m = await fn(w, prepared)
       if (!m.changed) return { rev, changed: false, value: m.value }
       deleted = m.deleted === true
-      const newRev = await tx.bumpRev(name, now, deleted)
+      const newRev = await tx.bumpRev(name, opts.times?.modified ?? now, deleted)
       await tx.appendAudit({
         at: now,
         actor: principal.name ?? null,
