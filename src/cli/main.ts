@@ -59,6 +59,14 @@ Usage:
                                               versions, dist-tags, users (docs/moving-from-verdaccio.md)
   pier import registry URL [--names FILE] [--scope @S]... [--token T] [--concurrency N]
                     [--dry-run] [--json]      import packages from a registry that serves packuments
+  pier backup FILE [--since SEQ] [--json] [--config FILE]
+                                              write a consistent snapshot (metadata and the blobs it
+                                              refers to) to FILE while Pier serves ('-' for stdout,
+                                              gzipped when FILE ends in .gz/.tgz); --since SEQ: only
+                                              what changed after SEQ, the seq the last one printed
+  pier restore FILE [--json] [--config FILE]  restore a backup into an empty data folder or database,
+                                              or an incremental one on top of the state it follows
+                                              ('-' for stdin; every entry is checked first)
   pier init [--yes] [--force] [FILE]          write a commented starter config.yaml (asks on a
                                               terminal; --yes takes the defaults)
   pier config [--config FILE] [--json]        print the merged configuration, secrets masked, and
@@ -129,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'verify') return runVerifyCommand(argv.slice(1))
   // These parse their own options and load the configuration themselves, as verify does.
   if (argv[0] === 'import') return (await import('./import.js')).runImportCommand(argv.slice(1))
+  if (argv[0] === 'backup' || argv[0] === 'restore') return (await import('./backup.js')).runBackupCommand(argv[0], argv.slice(1))
   if (argv[0] === 'init') return (await import('./init.js')).runInitCommand(argv.slice(1))
   const { values, positionals } = parseArgs({
     args: argv,

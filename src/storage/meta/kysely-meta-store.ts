@@ -143,7 +143,7 @@ export class KyselyMetaStore implements MetaStore {
       if (!pkg) return undefined
       const [versions, tags, maint, stars] = await Promise.all([
         trx.selectFrom('versions').selectAll().where('name', '=', name).orderBy('published').orderBy('version').execute(),
-        trx.selectFrom('dist_tags').select(['tag', 'version']).where('name', '=', name).execute(),
+        trx.selectFrom('dist_tags').select(['tag', 'version']).where('name', '=', name).orderBy('tag').execute(),
         trx
           .selectFrom('maintainers')
           .leftJoin('users', 'users.name', 'maintainers.user_name')
@@ -459,6 +459,16 @@ export class KyselyMetaStore implements MetaStore {
       last = rows.at(-1)
       if (rows.length < CACHED_PAGE) break
     }
+  }
+
+  // ---- pier backup / pier restore (issue 13): the one hook storage/meta/snapshot.ts needs ----
+
+  /**
+   * The Kysely instance, for storage/meta/snapshot.ts only: its whole-database snapshot reads and
+   * bulk loads run their own transactions on it. Nothing else may use it (the gates are above it).
+   */
+  backupDatabase(): Kysely<Database> {
+    return this.db
   }
 }
 
