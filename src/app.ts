@@ -6,6 +6,8 @@ import pino from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { AuthService } from './auth/auth-service.js'
 import { GithubAuth } from './auth/github.js'
+import { WebSessions } from './auth/sessions.js'
+import { WebLogins } from './auth/web-login.js'
 import { GITHUB_API_DEFAULT, type Config } from './config/schema.js'
 import { buildServer } from './http/server.js'
 import { checkHealth } from './ops/health.js'
@@ -144,7 +146,10 @@ export async function createPier(config: Config, opts: CreateOptions = {}): Prom
       uplinks,
       caches: () => registry.cacheSizes(),
     })
-  const app = buildServer({ config, registry, auth, logger, auditUplink: audit, health })
+  // The web UI and web login (docs/web.md): sessions and logins live in the metadata store.
+  const sessions = config.web.enable ? await WebSessions.open(meta, auth) : undefined
+  const web = sessions ? { sessions, logins: new WebLogins(meta, { ttlMs: config.web.login_session_ttl, secret: sessions.secret }) } : undefined
+  const app = buildServer({ config, registry, auth, logger, auditUplink: audit, health, web })
   return {
     config,
     app,

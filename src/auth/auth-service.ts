@@ -330,6 +330,20 @@ export class AuthService {
     return this.meta.listAudit(q)
   }
 
+  /**
+   * Every user with their administrator flag, for administrators (the web UI's admin page).
+   * @throws RegistryError UNAUTHENTICATED (anonymous), FORBIDDEN (not an administrator)
+   */
+  async listUsers(caller: Principal): Promise<{ name: string; email: string; admin: boolean; created: string }[]> {
+    requireAdmin(caller)
+    return (await this.meta.listUsers()).map((u) => ({ name: u.name, email: u.email, admin: this.isAdmin(u), created: u.created }))
+  }
+
+  /** Whether `npm adduser` and the web UI's sign-up may create accounts (`auth.local.allow_signup`). */
+  get signupAllowed(): boolean {
+    return this.opts.allowSignup
+  }
+
   /** Writes the pending `last_used` times (also called at close). */
   async flushLastUsed(): Promise<void> {
     if (this.pendingUse.size === 0) return

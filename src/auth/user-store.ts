@@ -44,6 +44,8 @@ export interface TokenRecord {
 /** Users and tokens, and the audit log their changes are recorded in. */
 export interface UserStore extends AuditStore {
   getUser(name: string): Promise<UserRecord | undefined>
+  /** Every user, by name (the web UI's administration page). */
+  listUsers(): Promise<UserRecord[]>
   countUsers(): Promise<number>
   /**
    * Inserts a user unless one of that name exists (two nodes may sign the same name up at once)

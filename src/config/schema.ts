@@ -73,8 +73,8 @@ const GITHUB_DEFAULTS = { host: GITHUB_API_DEFAULT, timeout: 10_000, cache: { tt
  * `auth.github`: `host` the REST API's base URL; `timeout` the bound on each call, ms; `cache.ttl`
  * how long an answer (a token's user, a token's permission on a repository) is trusted, ms;
  * `cache.path` is accepted (the original registry's key) and unused: answers live in the
- * metadata store. `client_id` / `client_secret` (an OAuth app, for a later web login) are
- * accepted and unused.
+ * metadata store. `client_id` / `client_secret`: the OAuth app the web login and the web UI's
+ * sign-in send people to (docs/web.md; GitHub's "Authorizing OAuth apps", the web application flow).
  */
 const GithubSchema = z
   .object({
@@ -92,13 +92,47 @@ const GithubSchema = z
       })
       .strict()
       .default(GITHUB_DEFAULTS.cache),
-    /** An OAuth app's client id, for a later web login; accepted and unused. */
+    /**
+     * The OAuth app's client id: with `auth.type: github`, the web login (`npm login`) and the web
+     * UI's sign-in send people to GitHub's authorize page with it (docs/web.md). Its callback URL
+     * must be `<url>/-/web/login/github/callback`.
+     */
     client_id: text.optional(),
-    /** The OAuth app's client secret, for a later web login; accepted and unused. */
+    /** The OAuth app's client secret, with which Pier exchanges the authorize page's code for a token. */
     client_secret: text.optional(),
   })
   .strict()
   .default(GITHUB_DEFAULTS)
+
+/** `web`'s defaults. */
+const WEB_DEFAULTS = { enable: true, title: 'Pier', primary_color: '#0b57d0', login_session_ttl: 10 * 60_000 }
+
+/**
+ * `web`: the web UI under `/-/web/` and the web login of `npm login` (docs/web.md). The JSON API
+ * answers whatever `enable` says; with `enable: false` `POST /-/v1/login` answers 404 (npm then
+ * asks for a username and password).
+ */
+const WebSchema = z
+  .object({
+    /** Serve the web UI (`/-/web/…`, and `/` to browsers) and the web login; `false`: only the JSON API. */
+    enable: z.boolean().default(WEB_DEFAULTS.enable),
+    /** The name shown in the page header and the title of every page. */
+    title: text.pipe(z.string().min(1, 'must not be empty').max(100, 'at most 100 characters')).default(WEB_DEFAULTS.title),
+    /**
+     * The logo shown beside the title: an `https://` URL or a path on this server (the pages'
+     * Content-Security-Policy allows images from both only); default: none.
+     */
+    logo: text.pipe(z.string().regex(/^(https:\/\/|\/)[^\s"'<>]*$/, 'expected an https:// URL or a path starting with /')).optional(),
+    /**
+     * The accent colour of links and buttons, `#rgb` or `#rrggbb`; choose one with a contrast of at
+     * least 4.5:1 against white (WCAG 2.2 AA); dark mode lightens it.
+     */
+    primary_color: z.string().regex(/^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'expected #rgb or #rrggbb').default(WEB_DEFAULTS.primary_color),
+    /** How long a web login (`npm login`) waits for the person to sign in, ms; a login link expires after it. */
+    login_session_ttl: duration.pipe(z.number().min(10_000, 'at least 10 s').max(24 * 3600_000, 'at most 1 day')).default(WEB_DEFAULTS.login_session_ttl),
+  })
+  .strict()
+  .default(WEB_DEFAULTS)
 
 /** Pier's whole configuration: every key, its type and its default (docs/configuration.md is generated from it). */
 export const ConfigSchema = z
@@ -288,6 +322,7 @@ export const ConfigSchema = z
     private_scopes: PrivateScopesSchema,
     audit: AuditSchema.optional(),
     search: SearchSchema,
+    web: WebSchema,
   })
   .strict()
 

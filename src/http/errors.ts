@@ -24,6 +24,11 @@ const STATUS: Record<RegistryErrorCode, number> = {
   UPLINK_TIMEOUT: 504,
 }
 
+/** The HTTP status of a registry error's code (the table above; the web UI's pages use it too). */
+export function statusOfError(e: RegistryError): number {
+  return STATUS[e.code]
+}
+
 /** Sends `{error, message}` (npm prints `error`; the token/profile code reads `message`). */
 export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).type('application/json').send({ error: message, message })

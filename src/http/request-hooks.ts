@@ -42,9 +42,15 @@ export function redactHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders
   return out ?? headers
 }
 
-/** A URL with a token in its path (`DELETE /-/user/token/<token>`, npm's logout) redacted. */
+/**
+ * A URL with a token in its path (`DELETE /-/user/token/<token>`, npm's logout) redacted, and the
+ * web login's secrets in the query (`?session=` of `loginUrl`, `?sessionId=` of `doneUrl`:
+ * whoever holds the latter could collect the token, docs/web.md).
+ */
 export function redactUrl(url: string | undefined): string | undefined {
-  return url?.replace(/^(\/-\/user\/token\/|\/-\/npm\/v1\/tokens\/token\/)[^/?]+/, '$1[redacted]')
+  return url
+    ?.replace(/^(\/-\/user\/token\/|\/-\/npm\/v1\/tokens\/token\/)[^/?]+/, '$1[redacted]')
+    .replace(/([?&](?:session|sessionId)=)[^&#]*/g, '$1[redacted]')
 }
 
 /** Request ids: a random per-process prefix and a counter (unique across restarts and nodes, cheap). */

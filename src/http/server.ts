@@ -25,6 +25,9 @@ import { healthRoutes } from './routes/health.js'
 import { miscRoutes } from './routes/misc.js'
 import { packageRoutes } from './routes/packages.js'
 import { userRoutes } from './routes/users.js'
+import { webRoutes, type WebDeps } from './routes/web.js'
+import { webLoginApiRoutes } from './routes/web-login.js'
+import { wantsHtmlRoot } from '../web/negotiate.js'
 
 /** Body limit of every route but the publish PUT, bytes (issue 11: bounded before buffering). */
 export const JSON_BODY_LIMIT = 1024 * 1024
@@ -40,6 +43,8 @@ export interface ServerDeps {
   health: () => Promise<Health>
   /** Pino logger for request and error logs; none when omitted. */
   logger?: FastifyBaseLogger | undefined
+  /** The web UI's sessions and web logins (routes/web.ts); none: no UI, web login answers 404. */
+  web?: WebDeps | undefined
 }
 
 declare module 'fastify' {
@@ -114,7 +119,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     requestIdHeader: false,
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     // Clients append paths to the configured base URL: strip its path prefix (docs/protocol.md §0.1).
-    rewriteUrl: prefix ? (req) => (req.url?.startsWith(prefix + '/') ? req.url.slice(prefix.length) : (req.url ?? '/')) : undefined,
+    // A browser asking for the root gets the web UI's home page (docs/web.md).
+    rewriteUrl: (req) => {
+      const url = prefix ? (req.url?.startsWith(prefix + '/') ? req.url.slice(prefix.length) : (req.url ?? '/')) : (req.url ?? '/')
+      return deps.web && config.web.enable && wantsHtmlRoot(req.method, url, req.headers.accept) ? '/-/web/' + url.slice(1) : url
+    },
   })
 
   app.decorate('fastPath', fast)
@@ -160,6 +169,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   miscRoutes(app, ctx)
   healthRoutes(app, ctx)
   userRoutes(app, ctx)
+  webLoginApiRoutes(app, ctx, deps.web)
+  if (deps.web) webRoutes(app, ctx, deps.web)
   adminRoutes(app, ctx)
   orgRoutes(app, ctx)
   distTagRoutes(app, ctx)

@@ -17,7 +17,7 @@ import { addDistTag, checkTagName, removeDistTag } from './dist-tags.js'
 import { badRequest, notFound } from './errors.js'
 import { applyImport, planChanges, planImport, prepareImport, type ImportedPackage, type ImportOutcome, type ImportPlan } from './import.js'
 import { asPackageName } from './names.js'
-import { Packuments } from './packument.js'
+import { liveVersions, Packuments } from './packument.js'
 import { PackageRules } from './package-rules.js'
 import { applyPublish, planPublish, type StoredPlan } from './publish.js'
 import type { PermissionSource } from './permission-source.js'
@@ -31,7 +31,7 @@ import { starredBy, type StarRow } from './stars.js'
 import type { BlobStore, PackageStore, SearchHit } from './stores.js'
 import { Tarballs, type TarballData, type TarballLookup } from './tarball.js'
 import type { TarballLimits } from './tarball-facts.js'
-import type { Caller, Manifest, Packument, Principal } from './types.js'
+import type { Caller, Manifest, Packument, Principal, StoredPackument } from './types.js'
 import { removeTarball, unpublishAll } from './unpublish.js'
 import { applyUpdate } from './update.js'
 import type { PeekedTarball, UplinkReads, UplinkReadsShared } from './uplink-reads.js'
@@ -315,6 +315,43 @@ export class Registry {
       objects.push(o)
     }
     return { total: local.total + upstream.total, objects }
+  }
+
+  // ---- Reads for the web UI (src/web/): gated like every other read. ----
+
+  /**
+   * The stored state of a local package with a live version, for the web UI's package and version
+   * pages (which cache what they render by its `_rev`, `revOf`); undefined for an unknown name, a
+   * fully unpublished one, or one only an uplink has (the UI shows local packages).
+   * @throws RegistryError UNAUTHENTICATED / NOT_FOUND from the gate (as for an unknown name)
+   */
+  async packageState(name: string, caller: Caller): Promise<StoredPackument | undefined> {
+    await this.gate.admit(name, caller)
+    const state = await this.packuments.state(name)
+    return state && liveVersions(state).length > 0 ? state : undefined
+  }
+
+  /**
+   * The packages the caller may read, most recently changed first (the web UI's home page), and
+   * how many there are: unreadable packages are neither listed nor counted.
+   * @param limit hits returned
+   */
+  async recentPackages(limit: number, caller: Caller): Promise<{ total: number; hits: SearchHit[] }> {
+    if (!this.gate.external) return this.store.recentPackages(limit, await this.gate.visibleTo(caller))
+    const principal = await principalOf(caller)
+    const all = await this.store.recentPackages(10_000, (n) => this.gate.allows(n, principal))
+    const hits = await this.gate.filter(all.hits, (h) => h.name, principal)
+    return { total: hits.length, hits: hits.slice(0, limit) }
+  }
+
+  /**
+   * The local packages whose `latest` depends on `name` (dependencies, peer and optional), as far
+   * as the caller may read them, sorted.
+   * @throws RegistryError UNAUTHENTICATED / NOT_FOUND when the caller may not read `name` itself
+   */
+  async dependents(name: string, caller: Caller): Promise<string[]> {
+    await this.gate.admit(name, caller)
+    return this.gate.filter(await this.store.dependentsOf(name), (n) => n, caller)
   }
 
   /**

@@ -96,6 +96,18 @@ export interface PackageStore {
    * @param size hits per page; @param from hits to skip
    */
   search(words: string[], page: { size: number; from: number; visible: (name: string) => boolean }): Promise<{ total: number; hits: SearchHit[] }>
+  /**
+   * Packages with a live `latest`, most recently changed first (the web UI's home page): `visible`
+   * filters before counting and paging, as in `search`.
+   * @param limit hits returned; `total` counts every visible package
+   */
+  recentPackages(limit: number, visible: (name: string) => boolean): Promise<{ total: number; hits: SearchHit[] }>
+  /**
+   * Names of the packages whose `latest` manifest lists `name` in `dependencies`,
+   * `peerDependencies` or `optionalDependencies`, sorted (the web UI's dependents). Unfiltered:
+   * the registry passes them through the read gate.
+   */
+  dependentsOf(name: string): Promise<string[]>
   /** The change feed after `since`, at most `limit` rows, in commit order. */
   changesSince(since: number, limit: number): Promise<PackageChange[]>
   /**

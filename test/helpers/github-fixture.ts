@@ -50,7 +50,23 @@ export interface GithubFixture {
   rateLimit: { retryAfter: number; status?: 403 | 429; retryAfterHeader?: boolean } | undefined
   /** Tokens whose requests are never answered (the connection stays open until the client gives up or `close`). */
   readonly slow: Set<string>
+  /**
+   * The OAuth app (`auth.github.client_id` / `client_secret`) and the token its authorize page
+   * approves (the person "signing in"); undefined: the OAuth endpoints answer 404.
+   */
+  oauth: { clientId: string; clientSecret: string; approve: string } | undefined
   close(): Promise<void>
+}
+
+/** Reads a request body as text. */
+function bodyOf(req: import('node:http').IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let s = ''
+    req.setEncoding('utf8')
+    req.on('data', (c: string) => (s += c))
+    req.on('end', () => resolve(s))
+    req.on('error', reject)
+  })
 }
 
 const RANK: RepoPermission[] = ['pull', 'triage', 'push', 'maintain', 'admin']
@@ -75,7 +91,9 @@ export async function startGithubFixture(accounts: Record<string, GithubAccount>
   const requests: GithubRequest[] = []
   const revoked = new Set<string>()
   const slow = new Set<string>()
-  const fixture = { rateLimit: undefined as GithubFixture['rateLimit'] }
+  const fixture = { rateLimit: undefined as GithubFixture['rateLimit'], oauth: undefined as GithubFixture['oauth'] }
+  /** Codes handed out by the authorize page → the token they exchange for (each once). */
+  const codes = new Map<string, string>()
   let nextId = 1
   const ids = new Map<string, number>()
 
@@ -85,6 +103,37 @@ export async function startGithubFixture(accounts: Record<string, GithubAccount>
     const rec: GithubRequest = { method: req.method ?? '', path: req.url ?? '', token, headers: req.headers, status: 0 }
     requests.push(rec)
     res.on('finish', () => (rec.status = res.statusCode))
+    const url = new URL(req.url ?? '/', 'http://fixture')
+    const oauth = fixture.oauth
+    if (url.pathname === '/login/oauth/authorize' && req.method === 'GET') {
+      req.resume()
+      const redirect = url.searchParams.get('redirect_uri')
+      if (!oauth || url.searchParams.get('client_id') !== oauth.clientId || !redirect) return send(res, 404, { message: 'Not Found' })
+      const code = `code-${nextId++}-${Math.random().toString(36).slice(2)}`
+      codes.set(code, oauth.approve)
+      const back = new URL(redirect)
+      back.searchParams.set('code', code)
+      back.searchParams.set('state', url.searchParams.get('state') ?? '')
+      res.writeHead(302, { location: back.href, 'content-length': 0 }).end()
+      return
+    }
+    if (url.pathname === '/login/oauth/access_token' && req.method === 'POST') {
+      void bodyOf(req).then((text) => {
+        let b: Record<string, unknown> = {}
+        try {
+          b = JSON.parse(text) as Record<string, unknown>
+        } catch {
+          b = Object.fromEntries(new URLSearchParams(text))
+        }
+        const token = typeof b.code === 'string' ? codes.get(b.code) : undefined
+        if (typeof b.code === 'string') codes.delete(b.code)
+        // GitHub answers 200 with an `error` field for a bad code or client secret.
+        if (!oauth || b.client_id !== oauth.clientId || b.client_secret !== oauth.clientSecret) return send(res, 200, { error: 'incorrect_client_credentials', error_description: 'The client_id and/or client_secret passed are incorrect.' })
+        if (!token) return send(res, 200, { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' })
+        send(res, 200, { access_token: token, token_type: 'bearer', scope: 'repo' })
+      })
+      return
+    }
     req.resume()
     if (token !== undefined && slow.has(token)) return
     const limit = fixture.rateLimit
@@ -129,6 +178,12 @@ export async function startGithubFixture(accounts: Record<string, GithubAccount>
     },
     set rateLimit(v) {
       fixture.rateLimit = v
+    },
+    get oauth() {
+      return fixture.oauth
+    },
+    set oauth(v) {
+      fixture.oauth = v
     },
     slow,
     async close() {

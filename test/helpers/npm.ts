@@ -105,9 +105,12 @@ export class NpmClient {
     return run(process.execPath, [NPM_CLI, ...args], { ...opts, env: this.env(opts.env) })
   }
 
-  /** `npm adduser` or `npm login` through npm's legacy prompts (web login falls back). */
+  /**
+   * `npm adduser` or `npm login` through npm's legacy prompts (`--auth-type=legacy`: Pier offers
+   * web login, which test/browser/web.test.ts drives).
+   */
   login(user: string, password: string, email = `${user}@example.com`, command: 'adduser' | 'login' = 'adduser'): Promise<RunResult> {
-    return this.npm([command], {
+    return this.npm([command, '--auth-type=legacy'], {
       answers: [
         [/Username:/, user],
         [/Password:/, password],

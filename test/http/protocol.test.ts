@@ -162,10 +162,11 @@ void describe('registry protocol over HTTP', () => {
       assert.equal((await call(base, 'GET', '/-/whoami', { token: alice })).status, 200)
     })
 
-    void test('POST /-/v1/login answers 4xx so npm falls back to the legacy login', async () => {
+    void test('POST /-/v1/login answers loginUrl and doneUrl (web login: test/http/web-login.test.ts)', async () => {
       const r = await call(base, 'POST', '/-/v1/login', { body: {} })
-      assert.ok(r.status >= 400 && r.status < 500, `got ${r.status}`)
-      assert.equal(typeof r.body.error, 'string')
+      assert.equal(r.status, 200)
+      assert.match(String(r.body.loginUrl), /^http:\/\/.+\/-\/web\/login\?session=/)
+      assert.match(String(r.body.doneUrl), /^http:\/\/.+\/-\/v1\/done\?sessionId=/)
     })
 
     void test('a read-only token can read but not publish (403)', async () => {

@@ -24,7 +24,9 @@ export function miscRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.get('/-/ping', async (_req, reply) => reply.send({}))
 
-  app.get('/', async (_req, reply) => reply.send({ db_name: 'registry', engine: 'pier' }))
+  // Browsers asking for HTML get the web UI's home page at this address instead (server.ts
+  // rewriteUrl, web/negotiate.ts), so a cache in front must key this answer on Accept too.
+  app.get('/', async (_req, reply) => reply.header('vary', 'Accept').send({ db_name: 'registry', engine: 'pier' }))
 
   app.get('/-/v1/search', async (req, reply) => {
     const q = req.query as Query

@@ -1,6 +1,6 @@
 /**
  * Account routes (docs/protocol.md §1): legacy login/adduser, whoami, logout, user documents,
- * profile, tokens; `POST /-/v1/login` answers 404 so npm falls back to the legacy prompts.
+ * profile, tokens. npm 11's web login (`POST /-/v1/login`, `GET /-/v1/done`) is in web-login.ts.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { badRequest, notFound, unauthenticated } from '../../registry/errors.js'
@@ -8,11 +8,8 @@ import type { Actor } from '../../auth/auth-service.js'
 import { tokenOptions } from '../../auth/token-body.js'
 import type { Principal } from '../../registry/types.js'
 import type { RouteContext } from '../context.js'
-import { sendError } from '../errors.js'
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
-
 
 /** Who acts, for the audit log. */
 const actorOf = (p: Principal): Actor => ({ name: p.name ?? null, tokenKey: p.tokenKey, ip: p.ip })
@@ -26,11 +23,6 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext): void {
     if (!p.name) throw unauthenticated('You must be logged in. Run `npm login`.')
     return p as Principal & { name: string }
   }
-
-  // npm ≥9 tries web login first; any 4xx makes it fall back to username/password prompts.
-  app.post('/-/v1/login', async (_req, reply) =>
-    sendError(reply, 404, 'Web login is not available on this registry; use username and password (npm falls back automatically).'),
-  )
 
   // `/-/user/org.couchdb.user:NAME[/-rev/REV]`: parsed by hand (the colon clashes with route params).
   const userFromPath = (tail: string): string | undefined => {

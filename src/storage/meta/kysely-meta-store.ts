@@ -11,12 +11,14 @@ import { cachedTarballKeys } from '../../registry/blob-references.js'
 import type { AuditAction, AuditEntry, AuditQuery, AuditRecord } from '../../registry/audit-log.js'
 import { ACCESS_CHANGED, type AccessDirectorySnapshot, type OrgRole, type OrgTx, type PackageMfa, type PackageVisibility, type TeamPermission } from '../../registry/orgs.js'
 import type { PackageChange, PackageTx, SearchHit } from '../../registry/stores.js'
+import type { WebLoginRecord } from '../../auth/web-login.js'
 import type { Person, StoredPackument } from '../../registry/types.js'
 import * as m0001 from './migrations/0001-init.js'
 import * as m0002 from './migrations/0002-uplink-cache.js'
 import * as m0003 from './migrations/0003-accounts.js'
 import * as m0004 from './migrations/0004-orgs.js'
 import * as m0005 from './migrations/0005-github-cache.js'
+import * as m0006 from './migrations/0006-web-login.js'
 
 /** Inserts one audit-log entry with `db` (the store, or a transaction). */
 async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
@@ -24,7 +26,7 @@ async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
 }
 
 /** SQLite's migrations in name order; each is frozen in time. */
-export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004, '0005-github-cache': m0005 }
+export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004, '0005-github-cache': m0005, '0006-web-login': m0006 }
 
 /**
  * Advisory lock key (`pg_advisory_xact_lock`) serialising appends to `changes` on PostgreSQL, so
@@ -170,6 +172,10 @@ export class KyselyMetaStore implements MetaStore {
 
   async getUser(name: string): Promise<UserRow | undefined> {
     return this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst()
+  }
+
+  async listUsers(): Promise<UserRow[]> {
+    return this.db.selectFrom('users').selectAll().orderBy('name').execute()
   }
 
   async countUsers(): Promise<number> {
@@ -345,6 +351,58 @@ export class KyselyMetaStore implements MetaStore {
     return { total: matched.length, hits }
   }
 
+  async recentPackages(limit: number, visible: (name: string) => boolean): Promise<{ total: number; hits: SearchHit[] }> {
+    const rows = await this.db
+      .selectFrom('dist_tags')
+      .innerJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
+      .innerJoin('packages', 'packages.name', 'dist_tags.name')
+      .selectAll('versions')
+      .select('packages.modified as pkg_modified')
+      .where('dist_tags.tag', '=', 'latest')
+      .where('versions.unpublished', 'is', null)
+      .orderBy('packages.modified', 'desc')
+      .orderBy('versions.name')
+      .execute()
+    const matched = rows.filter((r) => visible(r.name))
+    const hits: SearchHit[] = []
+    for (const r of matched.slice(0, limit)) {
+      const maint = await this.db
+        .selectFrom('maintainers')
+        .leftJoin('users', 'users.name', 'maintainers.user_name')
+        .select(['maintainers.user_name as name', 'users.email as email'])
+        .where('maintainers.name', '=', r.name)
+        .execute()
+      const { pkg_modified, ...latest } = r
+      hits.push({ name: r.name, latest, maintainers: maint.map((x) => ({ name: x.name, email: x.email ?? undefined })), modified: pkg_modified })
+    }
+    return { total: matched.length, hits }
+  }
+
+  async dependentsOf(name: string): Promise<string[]> {
+    // Coarse SQL prefilter (the quoted name somewhere in the manifest), exact check in JS below.
+    const like = `%${JSON.stringify(name).replace(/[%_\\]/g, (c) => '\\' + c)}%`
+    const op = sql.raw(this.likeOp)
+    const rows = await this.db
+      .selectFrom('dist_tags')
+      .innerJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
+      .select(['versions.name', 'versions.manifest'])
+      .where('dist_tags.tag', '=', 'latest')
+      .where('versions.unpublished', 'is', null)
+      .where('versions.name', '!=', name)
+      .where(sql<boolean>`versions.manifest ${op} ${like} escape '\\'`)
+      .orderBy('versions.name')
+      .execute()
+    return rows
+      .filter((r) => {
+        const m = JSON.parse(r.manifest) as Record<string, unknown>
+        return ['dependencies', 'peerDependencies', 'optionalDependencies'].some((k) => {
+          const deps = m[k]
+          return typeof deps === 'object' && deps !== null && Object.prototype.hasOwnProperty.call(deps, name)
+        })
+      })
+      .map((r) => r.name)
+  }
+
   async changesSince(since: number, limit: number): Promise<PackageChange[]> {
     const rows = await this.db.selectFrom('changes').selectAll().where('seq', '>', since).orderBy('seq').limit(limit).execute()
     return rows.map((r) => ({ seq: r.seq, name: r.name, rev: r.rev, deleted: r.deleted !== 0 }))
@@ -394,6 +452,66 @@ export class KyselyMetaStore implements MetaStore {
       .values({ key, value, expires })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value, expires }))
       .execute()
+  }
+
+  // ---- Web logins and web secrets (auth/web-login.ts, WebLoginStore; migration 0006) ----
+
+  async insertWebLogin(row: WebLoginRecord): Promise<void> {
+    await this.db.insertInto('web_logins').values(row).execute()
+  }
+
+  async getWebLogin(idHash: string): Promise<WebLoginRecord | undefined> {
+    return this.db.selectFrom('web_logins').selectAll().where('id_hash', '=', idHash).executeTakeFirst()
+  }
+
+  async claimWebLogin(idHash: string, browserHash: string, now: string): Promise<boolean> {
+    await this.db
+      .updateTable('web_logins')
+      .set({ browser_hash: browserHash })
+      .where('id_hash', '=', idHash)
+      .where('browser_hash', 'is', null)
+      .where('user_name', 'is', null)
+      .where('expires', '>', now)
+      .execute()
+    const row = await this.getWebLogin(idHash)
+    return row?.browser_hash === browserHash
+  }
+
+  async completeWebLogin(idHash: string, browserHash: string, user: string, tokenBox: string | null, now: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('web_logins')
+      .set({ user_name: user, token_box: tokenBox })
+      .where('id_hash', '=', idHash)
+      .where('browser_hash', '=', browserHash)
+      .where('user_name', 'is', null)
+      .where('expires', '>', now)
+      .executeTakeFirst()
+    return Number(r.numUpdatedRows) === 1
+  }
+
+  async findWebLoginByDone(doneHash: string): Promise<WebLoginRecord | undefined> {
+    return this.db.selectFrom('web_logins').selectAll().where('done_hash', '=', doneHash).executeTakeFirst()
+  }
+
+  async takeWebLogin(doneHash: string, now: string): Promise<WebLoginRecord | undefined> {
+    return this.db
+      .deleteFrom('web_logins')
+      .where('done_hash', '=', doneHash)
+      .where('user_name', 'is not', null)
+      .where('expires', '>', now)
+      .returningAll()
+      .executeTakeFirst()
+  }
+
+  async deleteExpiredWebLogins(now: string): Promise<number> {
+    const r = await this.db.deleteFrom('web_logins').where('expires', '<=', now).executeTakeFirst()
+    return Number(r.numDeletedRows)
+  }
+
+  async webSecret(name: string, fresh: string): Promise<string> {
+    await this.db.insertInto('web_secrets').values({ name, value: fresh }).onConflict((oc) => oc.column('name').doNothing()).execute()
+    const row = await this.db.selectFrom('web_secrets').select('value').where('name', '=', name).executeTakeFirstOrThrow()
+    return row.value
   }
 
   // ---- pier verify (ops/verify.ts, VerifyStore): keyset pagination, each page its own query ----

@@ -7,6 +7,7 @@
  */
 import type { Generated, Insertable, Selectable } from 'kysely'
 import type { TokenRecord, UserRecord } from '../../auth/user-store.js'
+import type { WebLoginRecord } from '../../auth/web-login.js'
 import type { AuditEntry } from '../../registry/audit-log.js'
 import type { OrgRole, PackageMfa, PackageVisibility, TeamPermission } from '../../registry/orgs.js'
 import type { StoredPackage, StoredVersion } from '../../registry/types.js'
@@ -70,6 +71,10 @@ export interface Database {
   team_packages: { org: string; team: string; package: string; permission: TeamPermission }
   package_access: { name: string; visibility: PackageVisibility; mfa: PackageMfa }
   github_cache: GithubCacheTable
+  /** Web logins in progress (migration 0006, auth/web-login.ts). */
+  web_logins: WebLoginRecord
+  /** Named secrets shared by the nodes (migration 0006, auth/sessions.ts). */
+  web_secrets: { name: string; value: string }
 }
 
 /** The audit log (migration 0003): `AuditEntry` with `details` as JSON text. */

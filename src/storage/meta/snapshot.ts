@@ -69,6 +69,8 @@ export const BACKUP_TABLES: { readonly [K in TableName]: TableSpec } = {
   audit_log: { key: ['seq'], scope: 'whole', page: 1000, sequence: 'seq' },
   uplink_packuments: { key: ['name', 'uplink'], scope: 'whole', page: 10 },
   github_cache: { key: ['key'], scope: 'whole', page: 1000 },
+  web_logins: { key: ['id_hash'], scope: 'whole', page: 1000 },
+  web_secrets: { key: ['name'], scope: 'whole', page: 1000 },
 }
 
 /** The table names of `BACKUP_TABLES`, in its order. */
