@@ -2,14 +2,24 @@
  * `npm run bench`: benchmarks Pier with the shared registry harness (`../shared/bench/run.sh`) in
  * several setups and prints them side by side with the stored Verdaccio and nginx baselines.
  *
- * Modes (`npm run bench -- --modes local,nginx,pg-s3,proxy,cluster`, or `BENCH_MODES=…`; default all,
- * nginx only when it is installed; always run in the order local, nginx, proxy, pg-s3, cluster):
+ * Modes (`npm run bench -- --modes local,nginx,node,pg-s3,proxy,cluster,web,scale,soak`, or `BENCH_MODES=…`;
+ * default all but scale and soak, nginx only when it is installed; always run in the order local,
+ * nginx, node, proxy, pg-s3, cluster, web, scale, soak):
  * - `local`: one Pier on SQLite + local disk (`dist/src/cli/main.js start`, 127.0.0.1, random port,
  *   log level warn unless PIER_BENCH_LOG_LEVEL says otherwise, data in a temp folder); the harness
  *   seeds the corpus and measures everything.
  * - `nginx`: the local mode's corpus rendered to files and served by nginx
  *   (`../shared/bench/nginx-static.sh`), measured by the same harness in the same run: the physical
  *   limit on this machine today, which the proxy targets then use instead of the stored baseline.
+ * - `node`: a bare `node:http` server sending the local Pier's own answers (node-mode.ts,
+ *   bare-node.ts), measured with the harness's wrk settings in the same run: Node's own limit; the
+ *   output then has a table of Pier ÷ nginx and Pier ÷ node for the small GETs.
+ * - `web`: the web UI's package page of a 1,000-version package, rendered in process through
+ *   Fastify's inject: cached and first-after-a-write server times (web-page.ts).
+ * - `scale`: a registry-sized synthetic corpus loaded through the write path in process into SQLite
+ *   and PostgreSQL, measured over HTTP at 10k, 100k and 1M versions (scale.ts; PIER_BENCH_SCALE_*).
+ * - `soak`: mixed traffic for PIER_BENCH_SOAK_MINUTES (30) with RSS, heap, event-loop delay, p99
+ *   and cache sizes sampled every minute, slopes reported (soak.ts; PIER_BENCH_SOAK_*).
  * - `pg-s3`: the same with `storage.meta.type: postgres` (a throwaway `pier_bench_<random>` database
  *   on 127.0.0.1:5432, dropped at the end) and `storage.type: s3` (s3rver in a child process, one
  *   bucket). The harness's `*_other_cpu` figures then include PostgreSQL's and s3rver's CPU, which
@@ -47,6 +57,7 @@
  * `logger.level` of every Pier: PIER_BENCH_LOG_LEVEL (default warn; `info` measures Pier with its
  * request log on, as the default configuration runs it).
  */
+import { formatWebFigures, webPageBench } from './web-page.js'
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -56,6 +67,9 @@ import { join, resolve } from 'node:path'
 import { clusterPublish } from './cluster.js'
 import { interleavedInstalls, type InstallTarget } from './install-duel.js'
 import { createBenchDatabase } from './postgres.js'
+import { modeNode } from './node-mode.js'
+import { modeScale } from './scale.js'
+import { modeSoak } from './soak.js'
 import { cpuTicks, ROOT, runTo, startPier, type Service } from './proc.js'
 import { startS3, type S3Settings } from './s3.js'
 
@@ -67,11 +81,13 @@ const num = (name: string, dflt: number): number => (env[name] ? Number(env[name
 const LOG_LEVEL = env.PIER_BENCH_LOG_LEVEL ?? 'warn'
 
 /** The setups `npm run bench` can measure, in the order they run. */
-export const MODES = ['local', 'nginx', 'proxy', 'pg-s3', 'cluster'] as const
+export const MODES = ['local', 'nginx', 'node', 'proxy', 'pg-s3', 'cluster', 'web', 'scale', 'soak'] as const
+/** Modes run only when asked for (they take long: a registry-sized load, a 30-minute soak). */
+const ON_DEMAND: readonly Mode[] = ['scale', 'soak']
 /** One setup. */
 export type Mode = (typeof MODES)[number]
 /** Column label of each mode that the harness measures. */
-const LABELS: Partial<Record<Mode, string>> = { local: 'Pier (SQLite+disk)', 'pg-s3': 'Pier (PG+S3)', proxy: 'Pier (proxied)', nginx: 'nginx, this run' }
+const LABELS: Partial<Record<Mode, string>> = { local: 'Pier (SQLite+disk)', 'pg-s3': 'Pier (PG+S3)', proxy: 'Pier (proxied)', nginx: 'nginx, this run', node: 'bare node:http, this run' }
 const ABBREV = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
 
 /** Where a run keeps its results and scratch files, and what to undo at the end. */
@@ -95,7 +111,7 @@ function parseModes(argv: string[]): Mode[] {
     else if (a.startsWith('--modes=')) spec = a.slice('--modes='.length)
     else throw new Error(`unknown argument ${a} (usage: npm run bench -- --modes ${MODES.join(',')})`)
   }
-  if (!spec) return MODES.filter((m) => m !== 'nginx' || hasNginx())
+  if (!spec) return MODES.filter((m) => (m !== 'nginx' || hasNginx()) && !ON_DEMAND.includes(m))
   const asked = spec.split(',').map((s) => s.trim()).filter(Boolean)
   const unknown = asked.filter((m) => !(MODES as readonly string[]).includes(m))
   if (unknown.length || !asked.length) throw new Error(`unknown mode(s) ${unknown.join(', ') || '(none)'}; modes: ${MODES.join(', ')}`)
@@ -412,6 +428,34 @@ function targetsTable(proxy: string, local: string | undefined, nginxRun: string
   return `${lines.join('\n')}\n${detail}\nUpstream (Pier A) CPU while the harness ran against the proxy: ${fmt(up)} s.\n`
 }
 
+/**
+ * Markdown: the local Pier's small-GET throughput as a fraction of nginx's and of a bare
+ * `node:http` server's (node-mode.ts), all from this run, with issue 14's goals against nginx.
+ */
+function fastPathTable(local: string, nginxRun: string | undefined, nodeRun: string | undefined): string {
+  const l = readFigures(local)
+  const n = nginxRun ? readFigures(nginxRun) : new Map<string, { value: number; unit: string }>()
+  const b = nodeRun ? readFigures(nodeRun) : new Map<string, { value: number; unit: string }>()
+  const rows: [string, string][] = [
+    ['packument_small', '≥ 0.6'],
+    ['abbrev_small', '≥ 0.6'],
+    ['tarball', '≥ 0.6'],
+    ['notfound', '≥ 0.5'],
+    ['abbrev_big', '≥ 0.8'],
+    ['packument_big', ''],
+  ]
+  const lines = ['Pier (SQLite+disk) req/s against nginx and a bare node:http server sending the same bytes, this run', '',
+    '| figure | Pier | nginx | bare node | Pier ÷ nginx | Pier ÷ node | goal (÷ nginx) |', '|---|---|---|---|---|---|---|']
+  for (const [name, goal] of rows) {
+    const v = l.get(`${name}_rps`)?.value
+    const x = n.get(`${name}_rps`)?.value
+    const y = b.get(`${name}_rps`)?.value
+    const ratio = (a?: number, c?: number): string => (a !== undefined && c !== undefined && c > 0 ? fmt(a / c) : 'n/a')
+    lines.push(`| ${name}_rps | ${fmt(v, 0)} | ${fmt(x, 0)} | ${fmt(y, 0)} | ${ratio(v, x)} | ${ratio(v, y)} | ${goal} |`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
 /** Markdown: 1 node against N nodes from cluster.txt. */
 function clusterTable(file: string): string {
   const f = readFigures(file)
@@ -478,7 +522,7 @@ async function main(): Promise<number> {
   try {
     let upstream: Service | undefined
     await attempt('local', async () => {
-      const r = await modeLocal(run, modes.includes('proxy') || modes.includes('nginx'))
+      const r = await modeLocal(run, modes.includes('proxy') || modes.includes('nginx') || modes.includes('node'))
       upstream = r.pier
       return r.figures
     })
@@ -488,18 +532,30 @@ async function main(): Promise<number> {
       nginx = r.server
       return r.figures
     })
+    await attempt('node', async () => {
+      if (!upstream) throw new Error("the node mode sends the local mode's answers: run it with --modes local,node")
+      return modeNode(HARNESS, run.results, upstream, run.undo, log)
+    })
     if (!modes.includes('proxy')) await upstream?.stop()
     await attempt('proxy', () => modeProxy(run, upstream, nginx))
     await nginx?.stop()
     await upstream?.stop()
     await attempt('pg-s3', () => modePgS3(run))
     await attempt('cluster', () => modeCluster(run))
+    await attempt('web', async () => {
+      // The web UI's package page of a 1,000-version package, server time in process (web-page.ts).
+      const file = join(run.results, 'web.txt')
+      writeFileSync(file, formatWebFigures(await webPageBench({ versions: 1000 })) + '\n')
+      return file
+    })
+    await attempt('scale', () => modeScale({ ...run, log }))
+    await attempt('soak', () => modeSoak({ ...run, log }))
   } finally {
     await cleanup(run)
   }
 
   let md = ''
-  const columns = (['local', 'pg-s3', 'proxy', 'nginx'] as const).filter((m) => figures[m]).map((m) => `${LABELS[m]}=${figures[m]}`)
+  const columns = (['local', 'pg-s3', 'proxy', 'nginx', 'node'] as const).filter((m) => figures[m]).map((m) => `${LABELS[m]}=${figures[m]}`)
   if (columns.length) {
     const table = spawnSync(
       process.execPath,
@@ -509,8 +565,13 @@ async function main(): Promise<number> {
     if (table.status !== 0) failed.push('table')
     md += table.stdout
   }
+  if (figures.local && (figures.nginx || figures.node)) md += `\n${fastPathTable(figures.local, figures.nginx, figures.node)}`
   if (figures.proxy) md += `\n${targetsTable(figures.proxy, figures.local, figures.nginx, existsSync(join(run.results, 'installs.txt')) ? join(run.results, 'installs.txt') : undefined)}`
   if (figures.cluster) md += `\n${clusterTable(figures.cluster)}`
+  for (const m of ['web', 'scale', 'soak'] as const) {
+    const f = figures[m]
+    if (f) md += `\n${m} figures (${f}):\n\n\`\`\`\n${readFileSync(f, 'utf8').trim()}\n\`\`\`\n`
+  }
   if (failed.length) md += `\nFailed: ${failed.join(', ')} (see the log above and ${run.results}).\n`
   writeFileSync(join(run.results, 'table.md'), md)
   process.stdout.write(md)

@@ -9,13 +9,19 @@
  * for a bare `node:http` server sending the same bytes and 40 ms for nginx; the install took 3.25,
  * 3.17 and 3.09 s (medians, interleaved). This handler brings Pier close to the bare server.
  *
- * It never decides anything the routes decide: the registry's `peekPackument` / `peekTarball`
- * answer only for names its read gate finds readable by all (so no credentials are needed) and
- * not redirected to an uplink, and only from memory. The request hooks (request-hooks.ts) ran
- * before it, so its answers are logged like any other. It answers only when:
+ * It never decides anything the routes decide: the registry's `peekPackument` / `peekTarball` /
+ * `peekManifest` / `peekNotFound` answer only for names its read gate finds readable by all (so no
+ * credentials are needed) and not redirected to an uplink, and only from memory. The request hooks
+ * (request-hooks.ts) ran before it, so its answers are logged like any other, and under load it is
+ * not asked at all (server.ts: the load-shedding check answers first). It answers only when:
  * - GET, no query string, the path below the configured `url` prefix;
- * - a packument whose state and rendered variant are cached, asked with gzip as the negotiated
- *   encoding; a conditional request gets the route's 304 when `fresh`, else the 200;
+ * - a packument whose state and rendered variant are cached: a conditional request gets the
+ *   route's 304 when `fresh` (whatever encoding it accepts), else the 200 when gzip is the
+ *   negotiated encoding;
+ * - a packument of a name cached as not local that no uplink serves (no rule proxies it, or each
+ *   uplink's 404 is remembered): the route's 404, byte for byte;
+ * - a version manifest (`/name/1.0.0`, `/name/latest`) of a local package whose state is cached
+ *   and holds that live version: the bytes the route serialises (cached per `_rev`);
  * - a tarball whose lookup is cached and whose bytes are in memory (≤ 1 MiB), not redirected to
  *   the blob store, asked without conditional headers.
  * Otherwise it returns `false` and Fastify handles the request, which fills the caches for the next one.
@@ -23,8 +29,42 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { Registry } from '../registry/registry.js'
-import { parsePackagePath } from './package-path.js'
-import { isConditional, notModified, packumentEncoding, packumentRepresentation, tarballRepresentation, wantsAbbreviated } from './representation.js'
+import { parsePackagePath, type PackagePath } from './package-path.js'
+import {
+  isConditional,
+  manifestList,
+  NOT_FOUND_BODY,
+  NOT_FOUND_LIST,
+  notModified,
+  packumentEncoding,
+  packumentRepresentation,
+  tarballRepresentation,
+  wantsAbbreviated,
+} from './representation.js'
+
+/** Most URL paths whose parse is kept (cleared when full), and the longest kept, characters. */
+const PARSED_MAX = 20_000
+const PARSED_MAX_LENGTH = 512
+
+/**
+ * `parsePackagePath` memoised for the fast path: an install asks the same few hundred paths over
+ * and over, and splitting and decoding each one costs more than the rest of a warm answer's
+ * lookups. Bounded: at most PARSED_MAX paths of at most PARSED_MAX_LENGTH characters, cleared
+ * when full (the parse is pure, so a cleared memo only costs the next parse).
+ */
+function parsedPaths(): (url: string) => PackagePath | undefined {
+  const seen = new Map<string, PackagePath | null>()
+  return (url) => {
+    const hit = seen.get(url)
+    if (hit !== undefined) return hit ?? undefined
+    const p = parsePackagePath(url)
+    if (url.length <= PARSED_MAX_LENGTH) {
+      if (seen.size >= PARSED_MAX) seen.clear()
+      seen.set(url, p ?? null)
+    }
+    return p
+  }
+}
 
 /** What the fast path needs from the server. */
 export interface FastPathDeps {
@@ -51,7 +91,9 @@ export interface FastPath {
 export function fastPath(d: FastPathDeps): FastPath {
   const { registry } = d
   let hits = 0
-  const send = (req: IncomingMessage, res: ServerResponse, status: number, list: string[], body?: Buffer): true => {
+  const parse = parsedPaths()
+  const baseOf = (req: IncomingMessage): string => d.baseUrl({ headers: req.headers, protocol: (req.socket as TLSSocket).encrypted ? 'https' : 'http' })
+  const send = (req: IncomingMessage, res: ServerResponse, status: number, list: readonly string[], body?: Buffer): true => {
     const headers = list.slice()
     headers.push('x-request-id', d.requestId(req))
     if (d.closing()) headers.push('connection', 'close')
@@ -85,17 +127,21 @@ export function fastPath(d: FastPathDeps): FastPath {
       url = url.slice(d.prefix.length)
     }
     if (url.startsWith('/-/')) return false
-    const p = parsePackagePath(url)
+    const p = parse(url)
     if (!p) return false
     const h = req.headers
     if (p.kind === 'packument') {
-      if (packumentEncoding(h['accept-encoding']) !== 'gzip') return false
-      const base = d.baseUrl({ headers: h, protocol: (req.socket as TLSSocket).encrypted ? 'https' : 'http' })
-      const body = registry.peekPackument(p.name, wantsAbbreviated(h.accept), base)
-      if (!body) return false
+      const body = registry.peekPackument(p.name, wantsAbbreviated(h.accept), baseOf(req))
+      if (!body) return registry.peekNotFound(p.name) && send(req, res, 404, NOT_FOUND_LIST, NOT_FOUND_BODY)
       const rep = packumentRepresentation(body)
+      // The route decides 304 before it looks at the encoding: so does this.
       if (notModified(h, rep.etag, rep.lastModified)) return send(req, res, 304, rep.commonList)
+      if (packumentEncoding(h['accept-encoding']) !== 'gzip') return false
       return send(req, res, 200, rep.gzipList, body.gzip)
+    }
+    if (p.kind === 'manifest') {
+      const bytes = registry.peekManifest(p.name, p.spec, baseOf(req))
+      return bytes !== undefined && send(req, res, 200, manifestList(bytes), bytes)
     }
     if (p.kind === 'tarball') {
       if (isConditional(h)) return false

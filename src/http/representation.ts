@@ -132,6 +132,28 @@ export function packumentRepresentation(body: RenderedBody): PackumentRepresenta
   return rep
 }
 
+/** npm's 404 body of a packument GET, serialised once (the 404 path is as hot as any GET). */
+export const NOT_FOUND_BODY = Buffer.from(JSON.stringify({ error: 'Not found', message: 'Not found' }))
+/** Content type of every JSON answer but a packument's (Fastify's for serialised objects). */
+export const JSON_TYPE = 'application/json; charset=utf-8'
+/** The whole header list of the packument route's 404 (the fast path's answer for a known-absent name). */
+export const NOT_FOUND_LIST: readonly string[] = Object.freeze(['content-type', JSON_TYPE, 'content-length', String(NOT_FOUND_BODY.length)])
+
+const manifestLists = new WeakMap<Buffer, string[]>()
+
+/**
+ * The header list of a version manifest's 200 (`GET /:name/:version`): what Fastify sends for a
+ * serialised object, `content-type` and `content-length` (cached per serialised manifest).
+ */
+export function manifestList(bytes: Buffer): string[] {
+  let list = manifestLists.get(bytes)
+  if (!list) {
+    list = ['content-type', JSON_TYPE, 'content-length', String(bytes.length)]
+    manifestLists.set(bytes, list)
+  }
+  return list
+}
+
 /** How a tarball is sent. */
 export interface TarballRepresentation {
   /** Strong ETag: the quoted integrity string (the bytes never change under a name@version). */

@@ -8,7 +8,7 @@ import semver from 'semver'
 import { gone, notFound } from './errors.js'
 import { tarballPath } from './names.js'
 import { renderBody, renderKey, type RenderedBody } from './render.js'
-import type { RenderCache } from './render-cache.js'
+import { manifestKey, type RenderCache } from './render-cache.js'
 import type { PackageStore } from './stores.js'
 import type { AbbreviatedPackument, Manifest, Packument, StoredPackument, StoredVersion } from './types.js'
 import type { UplinkReads } from './uplink-reads.js'
@@ -157,6 +157,31 @@ export class Packuments {
     if (state === undefined) return undefined
     if (state === null) return this.d.uplinks?.peekPackumentBody(name, abbreviated, baseUrl)
     return this.d.cache.peekBody(renderKey(name, revOf(state), abbreviated, baseUrl))
+  }
+
+  /**
+   * Whether `name` is cached as not local: the route would answer its packument GET from the
+   * uplinks, or with 404 when none serves it. Synchronous (the fast path).
+   */
+  peekAbsent(name: string): boolean {
+    return this.d.cache.peekState(name) === null
+  }
+
+  /**
+   * The JSON bytes `manifest` would be serialised to (Fastify sends a manifest with
+   * `JSON.stringify`), when the package state is in memory and holds `spec` (a version or a
+   * dist-tag) as a live version; else `undefined` (the route then answers, 404 and 410 included).
+   * Synchronous: rendered from the cached state at most once per (name, `_rev`, version, base URL).
+   */
+  peekManifest(name: string, spec: string, baseUrl: string): Buffer | undefined {
+    const state = this.d.cache.peekState(name)
+    if (!state) return undefined
+    const version = state.distTags[spec] ?? spec
+    return this.d.cache.manifest(manifestKey(name, revOf(state), version, baseUrl), () => {
+      const row = state.versions.find((v) => v.version === version)
+      if (!row || row.unpublished) return undefined
+      return Buffer.from(JSON.stringify(renderManifest(row, baseUrl, state.maintainers)))
+    })
   }
 
   /** The full packument read from the store, uncached (GET ?write=true before a write). @throws NOT_FOUND */

@@ -35,7 +35,7 @@ import type { Caller, Manifest, Packument, Principal, StoredPackument } from './
 import { removeTarball, unpublishAll } from './unpublish.js'
 import { applyUpdate } from './update.js'
 import type { PeekedTarball, UplinkReads, UplinkReadsShared } from './uplink-reads.js'
-import { WritePath, type WriteLog } from './write-path.js'
+import { WritePath, type WriteContext, type WriteLog } from './write-path.js'
 
 /** Registry behaviour switches from config. */
 export interface RegistryOptions {
@@ -197,6 +197,28 @@ export class Registry {
   peekPackument(name: string, abbreviated: boolean, baseUrl: string): RenderedBody | undefined {
     if (!this.gate.readableByAll(name) || this.mayRedirect(name)) return undefined
     return this.packuments.peekBody(name, abbreviated, baseUrl)
+  }
+
+  /**
+   * The fast path's 404 (src/http/fast-path.ts): true when the name is readable by all, not
+   * redirected, cached as not local, and no uplink can serve it (no rule proxies it, or every
+   * uplink's remembered 404 or a local scope says so, `UplinkReads.peekNotFound`): the route would
+   * answer `GET /:name` with npm's 404 then. Synchronous, no I/O; false whenever unsure.
+   */
+  peekNotFound(name: string): boolean {
+    if (!this.gate.readableByAll(name) || this.mayRedirect(name) || !this.packuments.peekAbsent(name)) return false
+    if (!this.uplinks || this.access.rules.uplinksFor(name).length === 0) return true
+    return this.uplinks.peekNotFound?.(name) === true
+  }
+
+  /**
+   * The fast path's version manifest (`GET /:name/:version` or `/:name/:tag`): the JSON bytes the
+   * route sends, for a local package readable by all whose state is in memory and holds the
+   * version; else `undefined`. Synchronous, no I/O.
+   */
+  peekManifest(name: string, spec: string, baseUrl: string): Buffer | undefined {
+    if (!this.gate.readableByAll(name) || this.mayRedirect(name)) return undefined
+    return this.packuments.peekManifest(name, spec, baseUrl)
   }
 
   /**
@@ -445,16 +467,38 @@ export class Registry {
    *   (a name the writer may not read), VERSION_EXISTS (409), GONE (410, version was unpublished)
    */
   async publish(name: string, body: Record<string, unknown>, principal: Principal): Promise<WriteResult> {
-    const prepare = async (): Promise<StoredPlan> => {
+    const [r] = await this.publishBatch([{ name, body }], principal)
+    if (!r) throw new Error('a batch of one publish answered nothing')
+    return r
+  }
+
+  /**
+   * Publishes several versions (of one package or many) in one transaction, each exactly as
+   * `publish` does it (the same checks, blob first, `_rev` bump, change-feed row and audit entry
+   * per version; WritePath.writeBatch): for bulk loads in process (bench/scale.ts), where one
+   * transaction per version would cost a commit each. All or nothing: one refused version rolls
+   * the whole batch back (its blobs stay, unreferenced, for `pier gc`).
+   * @param items the name from the URL and the publish body, per version
+   * @returns one result per item, in order
+   * @throws RegistryError as `publish`, for the first item refused
+   */
+  async publishBatch(items: readonly { name: string; body: Record<string, unknown> }[], principal: Principal): Promise<WriteResult[]> {
+    const { allowPreviousVersion } = this.opts
+    const prepare = async (name: string, body: Record<string, unknown>): Promise<StoredPlan> => {
       const plan = await planPublish(body, name, this.opts.tarballLimits)
       const key = tarballKey(plan.sha512Hex)
       await this.blobs.put(key, plan.tarball)
       return { plan, key }
     }
-    const { allowPreviousVersion } = this.opts
-    return this.writes.write(name, principal, { op: 'publish', create: true, prepare, repository: repositoryOfBody(body) }, (w, stored) =>
-      applyPublish(w, stored, { allowPreviousVersion, email: principal.email }),
+    const results = await this.writes.writeBatch(
+      principal,
+      items.map(({ name, body }) => ({
+        name,
+        opts: { op: 'publish' as const, create: true, prepare: () => prepare(name, body), repository: repositoryOfBody(body) },
+        fn: (w: WriteContext, stored: StoredPlan) => applyPublish(w, stored, { allowPreviousVersion, email: principal.email }),
+      })),
     )
+    return results.map((r) => ({ rev: r.rev, changed: r.changed }))
   }
 
   /**

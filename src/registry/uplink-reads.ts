@@ -27,6 +27,12 @@ export interface UplinkReads {
   packumentBody(name: string, abbreviated: boolean, baseUrl: string): Promise<RenderedBody | undefined>
   /** The rendered packument when everything needed is in memory and fresh; no I/O (the fast path). */
   peekPackumentBody(name: string, abbreviated: boolean, baseUrl: string): RenderedBody | undefined
+  /**
+   * Whether the packument of a proxied name (known not to be local) is known to be a 404 without
+   * any I/O: its scope has a local package, or every uplink of its rule has a remembered 404 (the
+   * fast path); false whenever unsure. Optional.
+   */
+  peekNotFound?(name: string): boolean
   /** One version's manifest by version or dist-tag. @throws RegistryError NOT_FOUND, UPLINK_* */
   manifest(name: string, spec: string, baseUrl: string): Promise<Manifest>
   /** The lookup of a cached name's tarball; `undefined` when not proxied or no such tarball. @throws UPLINK_* */

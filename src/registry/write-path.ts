@@ -1,6 +1,6 @@
 /**
- * The write path: every change to a package runs through `WritePath.write`, which applies, in this
- * order and nowhere else:
+ * The write path: every change to a package runs through `WritePath.write` (or `writeBatch`, several
+ * writes in one transaction for bulk loads), which applies, in this order and nowhere else:
  *
  * 1. the writer check: credentials required (unless `auth.type: none`), read-only tokens refused;
  * 2. the read gate: a package the writer may not read is answered like an unknown name (404, or
@@ -169,59 +169,113 @@ export class WritePath {
     opts: WriteOptions<P>,
     fn: (w: WriteContext, prepared: P) => Promise<Mutation<T>>,
   ): Promise<WriteResult<T>> {
-    const { access } = this.d
-    const writer = await this.admit(name, principal, opts.repository)
-    const prepared = (opts.prepare ? await opts.prepare(writer) : undefined) as P
-    const now = new Date().toISOString()
-    let created = false
-    let deleted = false
-    const result = await this.d.store.transaction(async (tx): Promise<WriteResult<T>> => {
-      let pkg = await tx.getPackage(name)
-      if (!pkg) {
-        if (!opts.create) throw notFound()
-        // A concurrent publish of the same new name (PostgreSQL) may win: then this one is an ordinary write.
-        created = await tx.insertPackage(name, opts.times?.created ?? now)
-        if (created) await tx.setMaintainers(name, [writer])
-        pkg = await tx.getPackage(name)
-        if (!pkg) throw new Error(`package row of ${name} missing right after its insert`)
-      }
-      const rev = revOf({ pkg })
-      if (opts.rev !== undefined && opts.rev !== rev) throw revConflict()
-      const maintainers = created ? [writer] : await tx.getMaintainers(name)
-      const w: WriteContext = {
-        tx,
-        name,
-        writer,
-        now,
-        pkg,
-        rev,
-        created,
-        maintainers,
-        requireMaintainer: () => {
-          // Under an outside authority its write right (checked in `admit`) is what a maintainer is.
-          if (!created && !this.d.gate.external) access.requireMaintainer(writer, name, maintainers, principal.admin === true)
-        },
-      }
-      if (opts.maintainers !== 'by-change') w.requireMaintainer()
-      const m = await fn(w, prepared)
-      if (!m.changed) return { rev, changed: false, value: m.value }
-      deleted = m.deleted === true
-      const newRev = await tx.bumpRev(name, opts.times?.modified ?? now, deleted)
-      await tx.appendAudit({
-        at: now,
-        actor: principal.name ?? null,
-        token: principal.tokenKey ?? null,
-        ip: principal.ip ?? null,
-        action: opts.op,
-        package: name,
-        details: { ...m.audit, rev: newRev },
-      })
-      return { rev: newRev, changed: true, value: m.value }
-    })
-    if (result.changed) {
-      for (const l of this.listeners) l(name, { op: opts.op, rev: result.rev, created, deleted })
-    }
-    this.d.log?.info({ op: opts.op, pkg: name, user: writer, rev: result.rev, changed: result.changed }, 'package write')
-    return result
+    const [r] = await this.writeBatch(principal, [{ name, opts, fn }])
+    if (!r) throw new Error('a batch of one write answered nothing')
+    return r
   }
+
+  /**
+   * Runs several writes by one principal in one transaction (a bulk load, bench/scale.ts): each
+   * write keeps every step of `write` (its access checks and `prepare` first, outside the
+   * transaction; then its package lock, `_rev` check, maintainer check, mutation, `_rev` bump,
+   * change-feed row and audit entry, in order; its listeners and log line after the commit), and
+   * a later write of the batch sees what the earlier ones changed (two publishes of one package
+   * get two `_rev`s). The prepares run concurrently (a publish's blob write waits on fsync).
+   * All or nothing: a throw anywhere rolls the whole batch back and nothing is told to listeners.
+   * The package rows are locked in the order given and held to the commit: two concurrent batches
+   * naming the same packages in different orders can deadlock on PostgreSQL (which then fails
+   * one of them), so it is meant for one loader at a time.
+   * @returns one result per write, in order
+   * @throws as `write`, the first error of any write
+   */
+  async writeBatch<P, T>(principal: Principal, items: readonly BatchWrite<P, T>[]): Promise<WriteResult<T>[]> {
+    const prepared = await Promise.all(
+      items.map(async (it) => {
+        const writer = await this.admit(it.name, principal, it.opts.repository)
+        const value = (it.opts.prepare ? await it.opts.prepare(writer) : undefined) as P
+        return { writer, value }
+      }),
+    )
+    const now = new Date().toISOString()
+    const outcomes = await this.d.store.transaction(async (tx) => {
+      const out: Applied<T>[] = []
+      for (const [i, it] of items.entries()) {
+        const p = prepared[i]
+        if (!p) throw new Error('batch item without its preparation')
+        out.push(await this.apply(tx, it, principal, p.writer, p.value, now))
+      }
+      return out
+    })
+    for (const [i, o] of outcomes.entries()) {
+      const it = items[i]
+      if (!it) continue
+      if (o.result.changed) {
+        for (const l of this.listeners) l(it.name, { op: it.opts.op, rev: o.result.rev, created: o.created, deleted: o.deleted })
+      }
+      this.d.log?.info({ op: it.opts.op, pkg: it.name, user: prepared[i]?.writer, rev: o.result.rev, changed: o.result.changed }, 'package write')
+    }
+    return outcomes.map((o) => o.result)
+  }
+
+  /** Step 5 of one write, inside the transaction `tx`. */
+  private async apply<P, T>(tx: PackageTx, it: BatchWrite<P, T>, principal: Principal, writer: string, prepared: P, now: string): Promise<Applied<T>> {
+    const { access } = this.d
+    const { name, opts } = it
+    let created = false
+    let pkg = await tx.getPackage(name)
+    if (!pkg) {
+      if (!opts.create) throw notFound()
+      // A concurrent publish of the same new name (PostgreSQL) may win: then this one is an ordinary write.
+      created = await tx.insertPackage(name, opts.times?.created ?? now)
+      if (created) await tx.setMaintainers(name, [writer])
+      pkg = await tx.getPackage(name)
+      if (!pkg) throw new Error(`package row of ${name} missing right after its insert`)
+    }
+    const rev = revOf({ pkg })
+    if (opts.rev !== undefined && opts.rev !== rev) throw revConflict()
+    const maintainers = created ? [writer] : await tx.getMaintainers(name)
+    const w: WriteContext = {
+      tx,
+      name,
+      writer,
+      now,
+      pkg,
+      rev,
+      created,
+      maintainers,
+      requireMaintainer: () => {
+        // Under an outside authority its write right (checked in `admit`) is what a maintainer is.
+        if (!created && !this.d.gate.external) access.requireMaintainer(writer, name, maintainers, principal.admin === true)
+      },
+    }
+    if (opts.maintainers !== 'by-change') w.requireMaintainer()
+    const m = await it.fn(w, prepared)
+    if (!m.changed) return { result: { rev, changed: false, value: m.value }, created, deleted: false }
+    const deleted = m.deleted === true
+    const newRev = await tx.bumpRev(name, opts.times?.modified ?? now, deleted)
+    await tx.appendAudit({
+      at: now,
+      actor: principal.name ?? null,
+      token: principal.tokenKey ?? null,
+      ip: principal.ip ?? null,
+      action: opts.op,
+      package: name,
+      details: { ...m.audit, rev: newRev },
+    })
+    return { result: { rev: newRev, changed: true, value: m.value }, created, deleted }
+  }
+}
+
+/** One write of a batch (`WritePath.writeBatch`): what `write` takes, for one package. */
+export interface BatchWrite<P, T> {
+  name: string
+  opts: WriteOptions<P>
+  fn: (w: WriteContext, prepared: P) => Promise<Mutation<T>>
+}
+
+/** What one write did inside the transaction. */
+interface Applied<T> {
+  result: WriteResult<T>
+  created: boolean
+  deleted: boolean
 }

@@ -250,6 +250,21 @@ export class CachedPackages implements UplinkReads {
     return entry && this.d.peekBody(renderKey(name, entry.rev, abbreviated, baseUrl))
   }
 
+  peekNotFound(name: string): boolean {
+    const names = this.d.rules.uplinksFor(name)
+    if (names.length === 0) return true
+    const scope = scopeOf(name)
+    if (scope !== undefined) {
+      const local = this.knownLocal(scope)
+      if (local !== false) return local === true
+    }
+    // As `lookup`: an uplink that is not configured is skipped; each other one must have said 404.
+    return names.every((n) => {
+      const up = this.d.uplinks.get(n)
+      return up === undefined || this.d.cache.peekNotFound(name, up)
+    })
+  }
+
   peekTarball(name: string, file: string): PeekedTarball | undefined {
     const t = this.peekEntry(name)?.tarballs.get(file)
     const answer = t && this.answers.get(t)

@@ -177,6 +177,14 @@ export class UplinkCache {
     return slot
   }
 
+  /**
+   * Whether `up`'s 404 for `name` is remembered (and not expired), so `packument` would answer
+   * not-found without asking anyone; never asks the uplink or the store. For the fast path.
+   */
+  peekNotFound(name: string, up: Uplink): boolean {
+    return this.notFound.get(`${up.name}\u0000${name}`) !== undefined
+  }
+
   /** How full the two halves in memory are: packuments (bytes) and remembered 404s (entries). */
   sizes(): { uplink_packuments: { entries: number; bytes: number; max: number }; uplink_not_found: { entries: number; max: number } } {
     return {

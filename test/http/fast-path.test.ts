@@ -146,7 +146,7 @@ void describe('fast path', () => {
     assert.equal(hits(), before)
   })
 
-  void test('left to the route: no gzip, HEAD, If-None-Match on a tarball, unknown names', async () => {
+  void test('left to the route: no gzip, HEAD, If-None-Match on a tarball', async () => {
     await raw(base, '/fp-local', NPM_HEADERS)
     await raw(base, '/fp-local/-/fp-local-1.0.0.tgz')
     const before = hits()
@@ -160,8 +160,88 @@ void describe('fast path', () => {
     const cond = await raw(base, '/fp-local/-/fp-local-1.0.0.tgz', { 'if-none-match': String(t.headers.etag) })
     assert.equal(cond.status, 304)
     assert.equal(hits(), before + 1, 'only the plain tarball GET took the fast path')
-    for (let i = 0; i < 2; i++) assert.equal((await raw(base, '/fp-nowhere-at-all', NPM_HEADERS)).status, 404)
-    assert.equal(hits(), before + 1)
+  })
+
+  void test('If-None-Match on a packument without gzip: the same 304 as the route', async () => {
+    const first = await raw(base, '/fp-local', NPM_HEADERS)
+    const r = await sameAsRoute('/fp-local', { accept: 'application/json', 'if-none-match': String(first.headers.etag) })
+    assert.equal(r.status, 304)
+    assert.equal(r.body.length, 0)
+  })
+
+  void test('a name known to be absent (here and upstream): the route\'s 404, byte for byte', async () => {
+    for (const path of ['/fp-nowhere-at-all', '/@ext%2ffp-nowhere']) {
+      const r = await sameAsRoute(path, NPM_HEADERS)
+      assert.equal(r.status, 404)
+      assert.deepEqual(JSON.parse(r.body.toString()), { error: 'Not found', message: 'Not found' })
+      assert.equal((await sameAsRoute(path, { ...NPM_HEADERS, accept: CORGI })).status, 404)
+    }
+  })
+
+  void test('an absent name becomes present at once when it is published', async () => {
+    assert.equal((await sameAsRoute('/fp-later', NPM_HEADERS)).status, 404)
+    await publish(base, token, { name: 'fp-later', version: '1.0.0' })
+    const r = await sameAsRoute('/fp-later', NPM_HEADERS)
+    assert.equal(r.status, 200)
+    assert.equal(JSON.parse(gunzipSync(r.body).toString()).name, 'fp-later')
+  })
+
+  void test('version manifests, by version and by dist-tag, unscoped and scoped, as the route sends them', async () => {
+    await publish(base, token, { name: '@loc/fp-scoped', version: '3.0.0' })
+    for (const [path, version] of [
+      ['/fp-local/1.0.0', '1.0.0'],
+      ['/@loc%2ffp-scoped/3.0.0', '3.0.0'],
+      ['/@loc/fp-scoped/latest', '3.0.0'],
+    ] as const) {
+      const r = await sameAsRoute(path, NPM_HEADERS)
+      assert.equal(r.status, 200)
+      const m = JSON.parse(r.body.toString()) as { version: string; dist: { tarball: string } }
+      assert.equal(m.version, version)
+      assert.ok(m.dist.tarball.startsWith(base.replace(/\/$/, '')), 'tarball URL under this Pier')
+    }
+    // A dist-tag move changes `_rev`: the fast path serves the new target at once.
+    await publish(base, token, { name: '@loc/fp-scoped', version: '3.1.0' })
+    const moved = await sameAsRoute('/@loc/fp-scoped/latest', NPM_HEADERS)
+    assert.equal((JSON.parse(moved.body.toString()) as { version: string }).version, '3.1.0')
+  })
+
+  void test('manifests left to the route: unknown version or tag, a proxied name', async () => {
+    await raw(base, '/fp-local', NPM_HEADERS)
+    const before = hits()
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await raw(base, '/fp-local/9.9.9')).status, 404)
+      assert.equal((await raw(base, '/fp-local/no-such-tag')).status, 404)
+      assert.equal((await raw(base, '/fp-remote/1.0.0')).status, 200)
+    }
+    assert.equal(hits(), before)
+  })
+
+  void test('names that need credentials or are private never take it, present or absent', async () => {
+    // A package whose status is private: readable by its maintainers only, like an unknown name to others.
+    await publish(base, token, { name: 'fp-private', version: '1.0.0' })
+    const authed = { ...NPM_HEADERS, authorization: `Bearer ${token}` }
+    const set = await fetch(new URL('-/package/fp-private/access', base), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ access: 'restricted' }),
+    })
+    assert.ok(set.ok, `access answered ${set.status}`)
+    // The access directory reloads after the write: wait until it reports the package private.
+    for (;;) {
+      const v = await fetch(new URL('-/package/fp-private/visibility', base), { headers: { authorization: `Bearer ${token}` } })
+      if (((await v.json()) as { public?: boolean }).public === false) break
+    }
+    const before = hits()
+    for (let i = 0; i < 3; i++) {
+      for (const path of ['/fp-private', '/fp-private/1.0.0', '/fp-private/latest', '/fp-private/-/fp-private-1.0.0.tgz']) {
+        const anon = await raw(base, path, NPM_HEADERS)
+        assert.ok(anon.status === 404 || anon.status === 401, `${path}: ${anon.status}`)
+        assert.equal((await raw(base, path, authed)).status, 200, path)
+      }
+      assert.equal((await raw(base, '/@closed%2ffp-absent', NPM_HEADERS)).status, 401)
+      assert.equal((await raw(base, '/@closed/fp-secret/1.0.0', NPM_HEADERS)).status, 401)
+    }
+    assert.equal(hits(), before, 'no answer came from the fast path')
   })
 
   void test('an unpublished version stays 410 however often it is asked', async () => {
@@ -204,7 +284,7 @@ void describe('fast path with request logging on (logger.level info, the default
 
   void test('a fast-path answer is logged with the same fields as a routed one', async () => {
     const headers = { ...NPM_HEADERS, 'npm-scope': '@acme', 'user-agent': 'npm/11.19.1 node/v20.20.2 linux x64 workspaces/false ci/github-actions' }
-    for (const path of ['/fp-logged', '/fp-logged/-/fp-logged-1.0.0.tgz']) {
+    for (const path of ['/fp-logged', '/fp-logged/-/fp-logged-1.0.0.tgz', '/fp-logged/1.0.0']) {
       await raw(pier.url, path, headers)
       const before = hits()
       const fast = await raw(pier.url, path, headers)
@@ -222,5 +302,17 @@ void describe('fast path with request logging on (logger.level info, the default
       assert.equal(a.url, path)
       assert.equal(typeof a.ms, 'number')
     }
+  })
+
+  void test('without uplinks, an unknown name gets the route\'s 404 from the fast path', async () => {
+    await raw(pier.url, '/fp-unknown', NPM_HEADERS)
+    const before = hits()
+    const fast = await raw(pier.url, '/fp-unknown', NPM_HEADERS)
+    assert.equal(hits(), before + 1, 'the second 404 takes the fast path')
+    const routed = await raw(pier.url, '/fp-unknown?via=route', NPM_HEADERS)
+    assert.equal(fast.status, 404)
+    assert.equal(routed.status, 404)
+    assert.deepEqual(stable(fast.headers), stable(routed.headers))
+    assert.ok(fast.body.equals(routed.body), 'same bytes')
   })
 })

@@ -11,11 +11,8 @@ import { identityOf } from '../../registry/render.js'
 import type { Principal } from '../../registry/types.js'
 import type { RouteContext } from '../context.js'
 import { parsePackagePath } from '../package-path.js'
-import { notModified, packumentEncoding, packumentRepresentation, tarballRepresentation, wantsAbbreviated } from '../representation.js'
+import { JSON_TYPE, NOT_FOUND_BODY, notModified, packumentEncoding, packumentRepresentation, tarballRepresentation, wantsAbbreviated } from '../representation.js'
 import { allowEmptyBody } from '../server-parsers.js'
-
-/** npm's 404 body, serialised once (the 404 path is as hot as any GET). */
-const NOT_FOUND_BODY = Buffer.from(JSON.stringify({ error: 'Not found', message: 'Not found' }))
 
 function pathOf(req: FastifyRequest): string {
   const url = req.url
@@ -46,7 +43,7 @@ export function packageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         return reply.header('cache-control', 'no-cache').send(doc)
       }
       const body = await registry.packument(p.name, caller, wantsAbbreviated(h.accept), base)
-      if (!body) return reply.code(404).header('content-type', 'application/json; charset=utf-8').send(NOT_FOUND_BODY)
+      if (!body) return reply.code(404).header('content-type', JSON_TYPE).send(NOT_FOUND_BODY)
       const rep = packumentRepresentation(body)
       void reply.headers(rep.common)
       if (notModified(h, rep.etag, rep.lastModified)) return reply.code(304).send()

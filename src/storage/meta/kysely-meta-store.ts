@@ -19,6 +19,29 @@ import * as m0003 from './migrations/0003-accounts.js'
 import * as m0004 from './migrations/0004-orgs.js'
 import * as m0005 from './migrations/0005-github-cache.js'
 import * as m0006 from './migrations/0006-web-login.js'
+import * as m0007 from './migrations/0007-search-index.js'
+import { searchText } from './migrations/0007-search-index.js'
+
+/**
+ * Rewrites `name`'s row of `search_index` (migration 0007) from its live `latest` version, or
+ * removes it when there is none; run by every `_rev` bump, in the write's transaction.
+ */
+async function refreshSearchRow(trx: Transaction<Database>, name: string): Promise<void> {
+  const latest = await trx
+    .selectFrom('dist_tags')
+    .innerJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
+    .select('versions.manifest')
+    .where('dist_tags.name', '=', name)
+    .where('dist_tags.tag', '=', 'latest')
+    .where('versions.unpublished', 'is', null)
+    .executeTakeFirst()
+  if (!latest) {
+    await trx.deleteFrom('search_index').where('name', '=', name).execute()
+    return
+  }
+  const text = searchText(name, latest.manifest)
+  await trx.insertInto('search_index').values({ name, text }).onConflict((oc) => oc.column('name').doUpdateSet({ text })).execute()
+}
 
 /** Inserts one audit-log entry with `db` (the store, or a transaction). */
 async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
@@ -26,7 +49,7 @@ async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
 }
 
 /** SQLite's migrations in name order; each is frozen in time. */
-export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004, '0005-github-cache': m0005, '0006-web-login': m0006 }
+export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004, '0005-github-cache': m0005, '0006-web-login': m0006, '0007-search-index': m0007 }
 
 /**
  * Advisory lock key (`pg_advisory_xact_lock`) serialising appends to `changes` on PostgreSQL, so
@@ -312,7 +335,17 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async search(words: string[], page: { size: number; from: number; visible: (name: string) => boolean }): Promise<{ total: number; hits: SearchHit[] }> {
-    let q = this.db
+    // Every word somewhere in the name, description or keywords of the latest version: matched
+    // against search_index (migration 0007), whose text is exactly that, lowercased.
+    let q = this.db.selectFrom('search_index').select('name')
+    for (const w of words) {
+      const like = `%${w.toLowerCase().replace(/[%_\\]/g, (c) => '\\' + c)}%`
+      q = q.where(sql<boolean>`text like ${like} escape '\\'`)
+    }
+    const matched = (await q.orderBy('name').execute()).map((r) => r.name).filter((n) => page.visible(n))
+    const names = matched.slice(page.from, page.from + page.size)
+    if (names.length === 0) return { total: matched.length, hits: [] }
+    const rows = await this.db
       .selectFrom('dist_tags')
       .innerJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
       .innerJoin('packages', 'packages.name', 'dist_tags.name')
@@ -320,34 +353,28 @@ export class KyselyMetaStore implements MetaStore {
       .select('packages.modified as pkg_modified')
       .where('dist_tags.tag', '=', 'latest')
       .where('versions.unpublished', 'is', null)
-    // Coarse SQL prefilter (each word somewhere in the name or manifest), exact filter in JS below.
-    for (const w of words) {
-      const like = `%${w.replace(/[%_\\]/g, (c) => '\\' + c)}%`
-      const op = sql.raw(this.likeOp)
-      q = q.where((eb) =>
-        eb.or([sql<boolean>`versions.name ${op} ${like} escape '\\'`, sql<boolean>`versions.manifest ${op} ${like} escape '\\'`]),
-      )
+      .where('dist_tags.name', 'in', names)
+      .orderBy('versions.name')
+      .execute()
+    // The page's maintainers in one query (one per hit cost a round trip each on PostgreSQL).
+    const maint = await this.db
+      .selectFrom('maintainers')
+      .leftJoin('users', 'users.name', 'maintainers.user_name')
+      .select(['maintainers.name as pkg', 'maintainers.user_name as name', 'users.email as email'])
+      .where('maintainers.name', 'in', names)
+      .orderBy('maintainers.name')
+      .orderBy('maintainers.user_name')
+      .execute()
+    const byPackage = new Map<string, { name: string; email: string | undefined }[]>()
+    for (const m of maint) {
+      let list = byPackage.get(m.pkg)
+      if (!list) byPackage.set(m.pkg, (list = []))
+      list.push({ name: m.name, email: m.email ?? undefined })
     }
-    const rows = await q.orderBy('versions.name').execute()
-    const matched = rows.filter((r) => {
-      if (!page.visible(r.name)) return false
-      const m = JSON.parse(r.manifest) as { description?: unknown; keywords?: unknown }
-      const hay = [r.name, typeof m.description === 'string' ? m.description : '', ...(Array.isArray(m.keywords) ? m.keywords.map(String) : [])]
-        .join(' ')
-        .toLowerCase()
-      return words.every((w) => hay.includes(w.toLowerCase()))
-    })
-    const hits: SearchHit[] = []
-    for (const r of matched.slice(page.from, page.from + page.size)) {
-      const maint = await this.db
-        .selectFrom('maintainers')
-        .leftJoin('users', 'users.name', 'maintainers.user_name')
-        .select(['maintainers.user_name as name', 'users.email as email'])
-        .where('maintainers.name', '=', r.name)
-        .execute()
+    const hits: SearchHit[] = rows.map((r) => {
       const { pkg_modified, ...latest } = r
-      hits.push({ name: r.name, latest, maintainers: maint.map((x) => ({ name: x.name, email: x.email ?? undefined })), modified: pkg_modified })
-    }
+      return { name: r.name, latest, maintainers: byPackage.get(r.name) ?? [], modified: pkg_modified }
+    })
     return { total: matched.length, hits }
   }
 
@@ -769,6 +796,7 @@ class KyselyMetaTx implements PackageTx {
       .returning(['rev_seq'])
       .executeTakeFirstOrThrow()
     const rev = `${row.rev_seq}-${hash}`
+    await refreshSearchRow(this.trx, name)
     if (this.locking) await sql`select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})`.execute(this.trx)
     await this.trx.insertInto('changes').values({ name, rev, deleted: deleted ? 1 : 0, created: now }).execute()
     // Delivered at commit (and only then) to every node listening: they drop their cached copy.

@@ -75,6 +75,14 @@ export interface Database {
   web_logins: WebLoginRecord
   /** Named secrets shared by the nodes (migration 0006, auth/sessions.ts). */
   web_secrets: { name: string; value: string }
+  search_index: SearchIndexTable
+}
+
+/** What search matches, per package with a live `latest` (migration 0007, kept by the `_rev` bump). */
+export interface SearchIndexTable {
+  name: string
+  /** Name, description and keywords of the latest manifest, lowercased. */
+  text: string
 }
 
 /** The audit log (migration 0003): `AuditEntry` with `details` as JSON text. */

@@ -58,6 +58,7 @@ export const BACKUP_TABLES: { readonly [K in TableName]: TableSpec } = {
   maintainers: { key: ['name', 'user_name'], scope: 'package', page: 1000 },
   stars: { key: ['name', 'user_name'], scope: 'package', page: 1000 },
   package_access: { key: ['name'], scope: 'package', page: 1000 },
+  search_index: { key: ['name'], scope: 'package', page: 1000 },
   users: { key: ['name'], scope: 'whole', page: 1000 },
   tokens: { key: ['key'], scope: 'whole', page: 1000 },
   orgs: { key: ['name'], scope: 'whole', page: 1000 },
