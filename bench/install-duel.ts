@@ -55,8 +55,11 @@ function fixture(deps: number): Record<string, string> {
   return Object.fromEntries([...names, 'bench-big'].map((n) => [n, '^1.0.0']))
 }
 
-/** Runs npm, resolving with its exit code; stderr is kept for the error message. */
-function npm(args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
+/**
+ * Runs the machine's npm (`npm` on PATH) in `cwd`, resolving with its exit code and the last
+ * 4,000 characters of its stderr (for the error message); rejects only when npm cannot be spawned.
+ */
+export function npm(args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
   return new Promise((res, rej) => {
     const child = spawn('npm', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''

@@ -24,10 +24,10 @@
  * shows here first), RSS and heap (MiB per minute), the mix's p99 (ms per minute); the highest
  * event-loop delay p99 of any sample; and RSS, heap and p99 of the first and last sample kept.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { join } from 'node:path'
+import { npm } from './install-duel.js'
 import { cpuTicks, ROOT, startPier, startService, type Service } from './proc.js'
 import { publishBodyFor } from './scale-corpus.js'
 
@@ -117,17 +117,6 @@ async function publish(agent: Agent, base: string, tok: string, name: string, ve
   })
   if (r.status !== 201) throw new Error(`publish ${name}@${version}: HTTP ${r.status} ${r.text.slice(0, 300)}`)
   return r.ms
-}
-
-/** Runs npm; resolves with its exit code and the end of its stderr. */
-function npm(args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn('npm', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-4000)))
-    child.on('error', rej)
-    child.on('close', (code) => res({ code: code ?? 1, stderr }))
-  })
 }
 
 /** Runs the soak mode; returns the figures file. */
