@@ -110,7 +110,7 @@ function load(configFile: string, versions: number, resultFile: string, logFile:
     const child = spawn(process.execPath, [join(ROOT, 'dist/bench/scale-load.js'), configFile, String(versions), resultFile], {
       cwd: ROOT,
       // More threads for the blob writes' fsyncs (the prepares of a batch run concurrently).
-      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^pier_(?!bench_scale_batch)/i.test(k))), UV_THREADPOOL_SIZE: '16' },
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^pier_(?!bench_scale_(batch|load_concurrency)$)/i.test(k))), UV_THREADPOOL_SIZE: '16' },
       stdio: ['ignore', 'ignore', 'pipe'],
     })
     let err = ''

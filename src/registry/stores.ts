@@ -61,8 +61,8 @@ export interface PackageTx {
   /** Whether a user account exists (read inside the transaction: SQLite has one connection). */
   userExists(name: string): Promise<boolean>
   /**
-   * Bumps the package's revision and `modified`, appends a change-feed row (and on PostgreSQL
-   * notifies the other nodes at commit).
+   * Bumps the package's revision and `modified`; the transaction appends its change-feed row and
+   * refreshes its search row when it commits (and on PostgreSQL notifies the other nodes).
    * @returns the new `_rev` (`<seq>-<hex>`).
    */
   bumpRev(name: string, now: string, deleted?: boolean): Promise<string>

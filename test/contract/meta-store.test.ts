@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
 import type { MetaStore } from '../../src/storage/meta/meta-store.js'
 import type { PackageTx as MetaTx } from '../../src/registry/stores.js'
-import { SQLITE_MIGRATIONS } from '../../src/storage/meta/kysely-meta-store.js'
+import { CHANGES_LOCK_KEY, SQLITE_MIGRATIONS } from '../../src/storage/meta/kysely-meta-store.js'
 import { POSTGRES_MIGRATIONS, PostgresMetaStore } from '../../src/storage/meta/postgres-meta-store.js'
 import type { CachedPackumentRow, TokenRow, UserRow, VersionRow } from '../../src/storage/meta/schema.js'
 import { SqliteMetaStore } from '../../src/storage/meta/sqlite-meta-store.js'
@@ -688,12 +688,15 @@ for (const backend of BACKENDS) {
           assert.equal(await second, 2)
         })
 
-        void test('the change feed is in commit order: a later transaction cannot take a seq before an open one commits', async () => {
+        void test('the change feed is in commit order: the append waits for the change-feed lock, which an open write does not hold before it commits', async () => {
           const a = uniqueName('feed-a')
           const b = uniqueName('feed-b')
           await createPackage(store, a, [versionRow(a, '1.0.0')])
           await createPackage(store, b, [versionRow(b, '1.0.0')])
           const since = await lastSeq(store)
+          const feed = async (): Promise<string[][]> => (await store.changesSince(since, 100)).map((c) => [c.name, c.rev])
+          // A write that bumped a's _rev and is still working holds no change-feed lock: b's write
+          // commits past it and takes the next seq.
           const gate = deferred()
           const bumped = deferred()
           const first = store.transaction(async (tx) => {
@@ -704,24 +707,30 @@ for (const backend of BACKENDS) {
             return rev
           })
           await bumped.promise
-          const second = store.transaction(async (tx) => {
+          const revB = await store.transaction(async (tx) => {
             await tx.getPackage(b)
             return tx.bumpRev(b, tick())
           })
+          assert.deepEqual(await feed(), [[b, revB]])
+          // Its append waits while another node holds the lock (mid-commit), and lands after it.
+          const holder = new pg.Client({ connectionString: db.pgUrl })
+          await holder.connect()
           try {
-            await waitUntilBlocked(client, second, 'the second bumpRev')
-            assert.deepEqual(await store.changesSince(since, 100), [])
+            await holder.query('begin')
+            await holder.query(`select pg_advisory_xact_lock(${CHANGES_LOCK_KEY})`)
+            gate.resolve()
+            await waitUntilBlocked(client, first, "the first write's change-feed append")
+            assert.deepEqual(await feed(), [[b, revB]])
           } finally {
             gate.resolve()
+            await holder.query('commit').catch(() => undefined)
+            await holder.end()
           }
-          const [revA, revB] = await Promise.all([first, second])
-          assert.deepEqual(
-            (await store.changesSince(since, 100)).map((c) => [c.name, c.rev]),
-            [
-              [a, revA],
-              [b, revB],
-            ],
-          )
+          const revA = await first
+          assert.deepEqual(await feed(), [
+            [b, revB],
+            [a, revA],
+          ])
         })
       })
     }

@@ -2,7 +2,10 @@
  * The search index (migration 0007, src/storage/meta/migrations/0007-search-index.ts) on SQLite
  * and PostgreSQL: the migration fills it from the packages already stored, and every write's
  * `_rev` bump keeps it equal to the live `latest` version's name, description and keywords (a
- * dist-tag move, a publish, an unpublish of the latest version, of the whole package).
+ * dist-tag move, a publish, an unpublish of the latest version, of the whole package). The
+ * trigram index over it (migration 0008: SQLite's FTS5 `search_fts`, PostgreSQL's pg_trgm GIN
+ * index) is kept with it and gives the same answers as the scan, for short words and for words
+ * with quotes, LIKE wildcards and non-ASCII letters too.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -10,6 +13,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import SQLite from 'better-sqlite3'
+import pg from 'pg'
 import { Kysely, Migrator, SqliteDialect, type Migration } from 'kysely'
 import { SQLITE_MIGRATIONS } from '../../src/storage/meta/kysely-meta-store.js'
 import type { MetaStore } from '../../src/storage/meta/meta-store.js'
@@ -36,6 +40,19 @@ function versionRow(name: string, version: string, description: string, keywords
     size: 10,
     published: tick(),
     unpublished: null,
+  }
+}
+
+/** The search plan on PostgreSQL with sequential scans off: whether it can use the trigram index. */
+async function pgPlan(url: string, word: string): Promise<string> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try {
+    await c.query('set enable_seqscan = off')
+    const r = await c.query<{ 'QUERY PLAN': string }>(`explain select name from search_index where text like $1`, [`%${word}%`])
+    return r.rows.map((x) => x['QUERY PLAN']).join('\n')
+  } finally {
+    await c.end()
   }
 }
 
@@ -77,11 +94,14 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
   void describe(`search index follows every write: ${dialect}`, () => {
     let store: MetaStore
     let cleanup: () => Promise<void>
+    let sqliteFile = ''
+    let pgUrl = ''
 
     before(async () => {
       if (dialect === 'sqlite') {
         const dir = tempDir()
-        const s = new SqliteMetaStore({ file: join(dir, 'pier.sqlite') })
+        sqliteFile = join(dir, 'pier.sqlite')
+        const s = new SqliteMetaStore({ file: sqliteFile })
         store = s
         cleanup = async () => {
           await s.close()
@@ -89,6 +109,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         }
       } else {
         const db = await createTempDatabase()
+        pgUrl = db.url
         const s = new PostgresMetaStore({ url: db.url })
         store = s
         cleanup = async () => {
@@ -146,6 +167,64 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         return tx.bumpRev(name, tick())
       })
       assert.deepEqual(await names(store, [w]), [name])
+    })
+
+    void test('the trigram index answers as the scan does: short words, quotes, wildcards, non-ASCII', async () => {
+      const w = `zq${randomBytes(3).toString('hex')}`
+      const publish = async (name: string, description: string, keywords: string[]): Promise<void> => {
+        await store.transaction(async (tx) => {
+          await tx.insertPackage(name, tick())
+          await tx.insertVersion(versionRow(name, '1.0.0', description, keywords))
+          await tx.setDistTag(name, 'latest', '1.0.0')
+          return tx.bumpRev(name, tick())
+        })
+      }
+      const a = `${w}-a`
+      const b = `${w}-b`
+      await publish(a, `${w} 50% "quoted" off_sale`, ['Ünïcodé', 'x'])
+      await publish(b, `${w} 50 offxsale`, ['unicode'])
+      assert.deepEqual(await names(store, [w]), [a, b])
+      assert.deepEqual(await names(store, [w, '50%']), [a])
+      assert.deepEqual(await names(store, [w, '"quoted"']), [a])
+      assert.deepEqual(await names(store, [w, 'quoted"']), [a])
+      assert.deepEqual(await names(store, [w, 'off_sale']), [a])
+      assert.deepEqual(await names(store, [w, 'offxsale']), [b])
+      assert.deepEqual(await names(store, [w, 'ÜNÏCODÉ']), [a])
+      assert.deepEqual(await names(store, [w, 'unicode']), [b])
+      // Shorter than a trigram: answered by the scan alone.
+      assert.deepEqual(await names(store, [w, 'x']), [a, b])
+      assert.deepEqual(await names(store, [w, '%']), [a])
+      assert.deepEqual(await names(store, [`${w}-`, 'q']), [a, b])
+      assert.deepEqual(await names(store, [`${w}-b`]), [b])
+      if (dialect === 'sqlite') {
+        // search_fts follows search_index through its triggers: insert, update (a new latest), delete.
+        const count = (word: string): number => {
+          const db = new SQLite(sqliteFile, { readonly: true })
+          try {
+            return (db.prepare('select count(*) as n from search_fts where search_fts match ?').get(`"${word}"`) as { n: number }).n
+          } finally {
+            db.close()
+          }
+        }
+        assert.equal(count(w), 2)
+        assert.equal(count('offxsale'), 1)
+        await store.transaction(async (tx) => {
+          await tx.insertVersion(versionRow(b, '2.0.0', 'renamed entirely'))
+          await tx.setDistTag(b, 'latest', '2.0.0')
+          return tx.bumpRev(b, tick())
+        })
+        assert.equal(count('offxsale'), 0)
+        assert.equal(count('renamed entirely'), 1)
+        await store.transaction(async (tx) => {
+          await tx.markUnpublished(a, ['1.0.0'], tick())
+          return tx.bumpRev(a, tick())
+        })
+        assert.equal(count('off_sale'), 0)
+        assert.equal(count(w), 1)
+        assert.deepEqual(await names(store, ['renamed', 'entirely']), [b])
+      } else {
+        assert.match(await pgPlan(pgUrl, w), /search_index_text_trgm/)
+      }
     })
   })
 }

@@ -267,6 +267,13 @@ async function assertSameRegistry(a: TestPier, b: TestPier, fx: Fixture): Promis
     assert.equal(r.status, 200, `tarball ${id}`)
     assert.ok(r.body.equals(bytes), `tarball ${id} byte for byte`)
   }
+  // Search answers the same (on SQLite the restore's search_index rows rebuild search_fts).
+  for (const text of ['plain', 'acme', 'bobs']) {
+    const hits = async (p: TestPier): Promise<unknown> => ((await getJson(p.url, `/-/v1/search?text=${text}`, fx.aliceToken)).objects as { package: { name: string } }[]).map((o) => o.package.name)
+    const want = await hits(a)
+    assert.ok(Array.isArray(want) && want.length > 0, `search ${text} finds something on the original`)
+    assert.deepEqual(await hits(b), want, `search ${text}`)
+  }
   for (const token of [fx.aliceToken, fx.cliToken]) {
     const who = await getJson(b.url, '/-/whoami', token)
     assert.equal(who.username, 'alice', 'an old token authenticates on the restored Pier')

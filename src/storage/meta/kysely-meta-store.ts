@@ -20,6 +20,7 @@ import * as m0004 from './migrations/0004-orgs.js'
 import * as m0005 from './migrations/0005-github-cache.js'
 import * as m0006 from './migrations/0006-web-login.js'
 import * as m0007 from './migrations/0007-search-index.js'
+import * as m0008 from './migrations/0008-search-trigrams.js'
 import { searchText } from './migrations/0007-search-index.js'
 
 /**
@@ -49,7 +50,7 @@ async function insertAudit(db: Kysely<Database>, e: AuditEntry): Promise<void> {
 }
 
 /** SQLite's migrations in name order; each is frozen in time. */
-export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004, '0005-github-cache': m0005, '0006-web-login': m0006, '0007-search-index': m0007 }
+export const SQLITE_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.sqlite, '0004-orgs': m0004, '0005-github-cache': m0005, '0006-web-login': m0006, '0007-search-index': m0007, '0008-search-trigrams': m0008.sqlite }
 
 /**
  * Advisory lock key (`pg_advisory_xact_lock`) serialising appends to `changes` on PostgreSQL, so
@@ -83,12 +84,17 @@ export interface KyselyMetaStoreOptions {
   migrations?: Record<string, Migration>
   /**
    * Several connections may write at once (PostgreSQL): `MetaTx.getPackage` takes the row lock
-   * (`SELECT … FOR UPDATE`), `bumpRev` takes the change-feed lock, and `readPackage` reads one
+   * (`SELECT … FOR UPDATE`), the change-feed append before commit takes the change-feed lock, and `readPackage` reads one
    * REPEATABLE READ snapshot. SQLite has one writer and needs none of it.
    */
   concurrentWriters?: boolean
   /** `LIKE` is case-sensitive on this dialect (PostgreSQL): search uses `ILIKE`. */
   caseSensitiveLike?: boolean
+  /**
+   * The trigram index search narrows with (migration 0008): `fts5`, SQLite's `search_fts` table
+   * (the default); `pg_trgm`, PostgreSQL's GIN index, which serves the `LIKE` filters themselves.
+   */
+  searchIndex?: 'fts5' | 'pg_trgm'
 }
 
 /** MetaStore implemented with portable Kysely queries. */
@@ -96,6 +102,7 @@ export class KyselyMetaStore implements MetaStore {
   private readonly migrations: Record<string, Migration>
   private readonly concurrentWriters: boolean
   private readonly likeOp: 'like' | 'ilike'
+  private readonly searchIndex: 'fts5' | 'pg_trgm'
 
   constructor(
     protected readonly db: Kysely<Database>,
@@ -104,6 +111,7 @@ export class KyselyMetaStore implements MetaStore {
     this.migrations = opts.migrations ?? SQLITE_MIGRATIONS
     this.concurrentWriters = opts.concurrentWriters ?? false
     this.likeOp = opts.caseSensitiveLike ? 'ilike' : 'like'
+    this.searchIndex = opts.searchIndex ?? 'fts5'
   }
 
   async migrate(): Promise<void> {
@@ -190,7 +198,12 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async transaction<T>(fn: (tx: PackageTx) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(new KyselyMetaTx(trx, this.concurrentWriters)))
+    return this.db.transaction().execute(async (trx) => {
+      const tx = new KyselyMetaTx(trx, this.concurrentWriters)
+      const result = await fn(tx)
+      await tx.flush()
+      return result
+    })
   }
 
   async getUser(name: string): Promise<UserRow | undefined> {
@@ -336,11 +349,24 @@ export class KyselyMetaStore implements MetaStore {
 
   async search(words: string[], page: { size: number; from: number; visible: (name: string) => boolean }): Promise<{ total: number; hits: SearchHit[] }> {
     // Every word somewhere in the name, description or keywords of the latest version: matched
-    // against search_index (migration 0007), whose text is exactly that, lowercased.
+    // against search_index (migration 0007), whose text is exactly that, lowercased. The trigram
+    // index (migration 0008) narrows the rows for words of three characters or more; the LIKE
+    // filters then decide, so the answer is the same with or without it.
+    const lower = words.map((w) => w.toLowerCase())
     let q = this.db.selectFrom('search_index').select('name')
-    for (const w of words) {
-      const like = `%${w.toLowerCase().replace(/[%_\\]/g, (c) => '\\' + c)}%`
-      q = q.where(sql<boolean>`text like ${like} escape '\\'`)
+    const indexed = lower.filter((w) => [...w].length >= 3)
+    if (this.searchIndex === 'fts5' && indexed.length > 0) {
+      // FTS5 query syntax (sqlite.org/fts5.html §3): a double-quoted string is one phrase, `""` a
+      // quote inside it; phrases side by side must all match. On a trigram table a phrase is a
+      // substring.
+      const match = indexed.map((w) => `"${w.replace(/"/g, '""')}"`).join(' ')
+      q = q.where(sql<boolean>`search_index.rowid in (select rowid from search_fts where search_fts match ${match})`)
+    }
+    for (const w of lower) {
+      const like = `%${w.replace(/[%_\\]/g, (c) => '\\' + c)}%`
+      // PostgreSQL's LIKE escapes with a backslash by default (served by pg_trgm's GIN index as
+      // the plain `~~` operator); SQLite's has no escape character unless given one.
+      q = q.where(this.searchIndex === 'pg_trgm' ? sql<boolean>`text like ${like}` : sql<boolean>`text like ${like} escape '\\'`)
     }
     const matched = (await q.orderBy('name').execute()).map((r) => r.name).filter((n) => page.visible(n))
     const names = matched.slice(page.from, page.from + page.size)
@@ -693,6 +719,9 @@ class KyselyOrgTx implements OrgTx {
 }
 
 class KyselyMetaTx implements PackageTx {
+  /** Change-feed rows of this transaction's `_rev` bumps, appended by `flush` before commit. */
+  private pendingChanges: { name: string; rev: string; deleted: number; created: string }[] = []
+
   /** @param locking take row and change-feed locks (several connections write at once) */
   constructor(
     private readonly trx: Transaction<Database>,
@@ -796,12 +825,29 @@ class KyselyMetaTx implements PackageTx {
       .returning(['rev_seq'])
       .executeTakeFirstOrThrow()
     const rev = `${row.rev_seq}-${hash}`
-    await refreshSearchRow(this.trx, name)
-    if (this.locking) await sql`select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})`.execute(this.trx)
-    await this.trx.insertInto('changes').values({ name, rev, deleted: deleted ? 1 : 0, created: now }).execute()
-    // Delivered at commit (and only then) to every node listening: they drop their cached copy.
-    if (this.locking) await sql`select pg_notify(${CHANGES_CHANNEL}, ${name})`.execute(this.trx)
+    this.pendingChanges.push({ name, rev, deleted: deleted ? 1 : 0, created: now })
     return rev
+  }
+
+  /**
+   * The end of the transaction's work, run by `KyselyMetaStore.transaction` right before it
+   * commits: refreshes the search row of every package whose `_rev` moved (once each, from its
+   * final state) and appends their change-feed rows in one insert, in `bumpRev` order.
+   *
+   * On PostgreSQL the change-feed lock (`CHANGES_LOCK_KEY`) is taken only here, so it is held for
+   * this insert and the commit, not for the rest of the transaction: concurrent writers (other
+   * nodes, or a batched load's parallel batches) serialise on the append alone, while `seq` order
+   * stays commit order. The NOTIFY of each name is delivered at commit (and only then).
+   */
+  async flush(): Promise<void> {
+    const changes = this.pendingChanges
+    if (changes.length === 0) return
+    this.pendingChanges = []
+    const names = [...new Set(changes.map((c) => c.name))]
+    for (const name of names) await refreshSearchRow(this.trx, name)
+    if (this.locking) await sql`select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})`.execute(this.trx)
+    for (let i = 0; i < changes.length; i += 500) await this.trx.insertInto('changes').values(changes.slice(i, i + 500)).execute()
+    if (this.locking) for (const name of names) await sql`select pg_notify(${CHANGES_CHANNEL}, ${name})`.execute(this.trx)
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {

@@ -15,12 +15,13 @@ import * as m0004 from './migrations/0004-orgs.js'
 import * as m0005 from './migrations/0005-github-cache.js'
 import * as m0006 from './migrations/0006-web-login.js'
 import * as m0007 from './migrations/0007-search-index.js'
+import * as m0008 from './migrations/0008-search-trigrams.js'
 
 /**
  * PostgreSQL's migrations in name order, the same names as SQLite's (`SQLITE_MIGRATIONS`): its own
  * where the SQL differs (0001), the shared portable ones otherwise. Each is frozen in time.
  */
-export const POSTGRES_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.postgres, '0004-orgs': m0004, '0005-github-cache': m0005, '0006-web-login': m0006, '0007-search-index': m0007 }
+export const POSTGRES_MIGRATIONS: Record<string, Migration> = { '0001-init': m0001, '0002-uplink-cache': m0002, '0003-accounts': m0003.postgres, '0004-orgs': m0004, '0005-github-cache': m0005, '0006-web-login': m0006, '0007-search-index': m0007, '0008-search-trigrams': m0008.postgres }
 
 /** Session advisory lock key held by the node that is migrating. */
 export const MIGRATION_LOCK_KEY = 0x7069_6572_0002 // "pier" 0002
@@ -48,6 +49,7 @@ export class PostgresMetaStore extends KyselyMetaStore {
       migrations: POSTGRES_MIGRATIONS,
       concurrentWriters: true,
       caseSensitiveLike: true,
+      searchIndex: 'pg_trgm',
     })
     this.url = opts.url
     this.onPoolError = opts.onPoolError

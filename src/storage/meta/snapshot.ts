@@ -271,7 +271,9 @@ function loaderOf(trx: Transaction<Database>, dialect: Dialect): MetaLoader {
 
 /**
  * The tables a migrated database really has (Kysely's own and the engine's left out), sorted: for
- * the test that `BACKUP_TABLES` lists every one.
+ * the test that `BACKUP_TABLES` lists every one. SQLite's `search_fts` (migration 0008) and its
+ * FTS5 shadow tables are left out too: an index over `search_index` kept by triggers, so a
+ * restore's inserts into `search_index` rebuild it and a backup need not carry it.
  * @throws as `access`; the driver's error
  */
 export async function liveTables(store: MetaStore): Promise<string[]> {
@@ -282,6 +284,6 @@ export async function liveTables(store: MetaStore): Promise<string[]> {
       : await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`.execute(db)
   return r.rows
     .map((x) => x.name)
-    .filter((n) => !n.startsWith('kysely_') && !n.startsWith('sqlite_'))
+    .filter((n) => !n.startsWith('kysely_') && !n.startsWith('sqlite_') && !/^search_fts(_(data|idx|docsize|config|content))?$/.test(n))
     .sort()
 }
