@@ -13,6 +13,7 @@
 import { LRUCache } from 'lru-cache'
 import { AccessPolicy } from './access.js'
 import { tarballKey } from './blob-keys.js'
+import { changeRow, type ChangesPage, type ChangesQuery } from './changes.js'
 import { addDistTag, checkTagName, removeDistTag } from './dist-tags.js'
 import { badRequest, notFound } from './errors.js'
 import { applyImport, planChanges, planImport, prepareImport, type ImportedPackage, type ImportOutcome, type ImportPlan } from './import.js'
@@ -337,6 +338,23 @@ export class Registry {
       objects.push(o)
     }
     return { total: local.total + upstream.total, objects }
+  }
+
+  /**
+   * A page of the change feed (GET /_changes, changes.ts): the rows after `q.since`, those of
+   * packages the caller may not read left out as if they did not exist. `last_seq` is the last row
+   * read, shown or not, so a follower that may read nothing of a page still moves past it; it is a
+   * count of writes, which says nothing about which packages were written.
+   */
+  async changes(q: ChangesQuery, caller: Caller): Promise<ChangesPage> {
+    const rows = await this.store.changesSince(q.since, q.limit)
+    const shown = await this.gate.filter(rows, (r) => r.name, caller)
+    return { results: shown.map(changeRow), last_seq: rows.at(-1)?.seq ?? q.since }
+  }
+
+  /** The change feed's last `seq` (the root document's `update_seq`; `since=now`). */
+  lastChangeSeq(): Promise<number> {
+    return this.store.lastChangeSeq()
   }
 
   // ---- Reads for the web UI (src/web/): gated like every other read. ----

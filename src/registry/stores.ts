@@ -110,6 +110,8 @@ export interface PackageStore {
   dependentsOf(name: string): Promise<string[]>
   /** The change feed after `since`, at most `limit` rows, in commit order. */
   changesSince(since: number, limit: number): Promise<PackageChange[]>
+  /** The change feed's last `seq` (0 when empty): CouchDB's `update_seq`. */
+  lastChangeSeq(): Promise<number>
   /**
    * Calls `onChange(name)` soon after any node commits a write of package `name` (PostgreSQL:
    * LISTEN). Best effort: while the listening connection is down, changes are missed (the

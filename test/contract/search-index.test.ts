@@ -191,6 +191,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(await names(store, [w, 'offxsale']), [b])
       assert.deepEqual(await names(store, [w, 'ÜNÏCODÉ']), [a])
       assert.deepEqual(await names(store, [w, 'unicode']), [b])
+      // A NUL inside a word matches nothing, and is no error (PostgreSQL's text cannot hold one;
+      // FTS5 reads its query as a C string).
+      assert.deepEqual(await names(store, [w, 'quo\0ted']), [])
       // Shorter than a trigram: answered by the scan alone.
       assert.deepEqual(await names(store, [w, 'x']), [a, b])
       assert.deepEqual(await names(store, [w, '%']), [a])

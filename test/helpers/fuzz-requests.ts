@@ -542,7 +542,7 @@ function distTagOf(world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
   return fc.oneof({ weight: 3, arbitrary: junk }, { weight: 1, arbitrary: npmLike })
 }
 
-/** `GET /-/v1/search` with random query strings, and `GET /-/_view/starredByUser`. */
+/** `GET /-/v1/search` with random query strings, `GET /-/_view/starredByUser` and `GET /_changes`. */
 function searchOf(world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
   const words = fc.oneof(
     queryOf(['text', 'size', 'from', 'quality', 'popularity', 'maintenance']),
@@ -561,7 +561,14 @@ function searchOf(world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
   const stars = fc
     .record({ method: methodOf('GET'), key, more: fc.constantFrom('', '&key=%22b%22', '&key', '&include_docs=true'), bare: fc.nat(9), headers: headersOf(world, { body: false, reads: false }) })
     .map((r) => req('starred-by', r.method, `/-/_view/starredByUser${r.bare === 0 ? '' : `?key=${r.key}${r.more}`}`, r.headers))
-  return fc.oneof({ weight: 3, arbitrary: search }, { weight: 1, arbitrary: stars })
+  const changes = fc
+    .record({
+      method: methodOf('GET'),
+      q: fc.oneof(queryOf(['since', 'limit', 'feed', 'include_docs', 'descending', 'heartbeat', 'timeout']), fc.constantFrom('?since=now', '?since=0&limit=1', '?limit=10000', '?since=99999999999999999', '?feed=longpoll')),
+      headers: headersOf(world, { body: false, reads: false }),
+    })
+    .map((r) => req('changes', r.method, `/_changes${r.q}`, r.headers))
+  return fc.oneof({ weight: 3, arbitrary: search }, { weight: 1, arbitrary: stars }, { weight: 1, arbitrary: changes })
 }
 
 /** Accounts: legacy login/adduser, user documents, whoami, logout, profile, tokens, web login. */

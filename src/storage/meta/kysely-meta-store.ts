@@ -353,6 +353,9 @@ export class KyselyMetaStore implements MetaStore {
     // index (migration 0008) narrows the rows for words of three characters or more; the LIKE
     // filters then decide, so the answer is the same with or without it.
     const lower = words.map((w) => w.toLowerCase())
+    // A word with a NUL matches nothing, on every dialect: PostgreSQL's text cannot hold one (nor
+    // take one as a parameter), and FTS5 reads its query as a C string that a NUL would cut short.
+    if (lower.some((w) => w.includes('\0'))) return { total: 0, hits: [] }
     let q = this.db.selectFrom('search_index').select('name')
     const indexed = lower.filter((w) => [...w].length >= 3)
     if (this.searchIndex === 'fts5' && indexed.length > 0) {
@@ -454,6 +457,11 @@ export class KyselyMetaStore implements MetaStore {
         })
       })
       .map((r) => r.name)
+  }
+
+  async lastChangeSeq(): Promise<number> {
+    const top = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst()
+    return Number(top?.seq ?? 0)
   }
 
   async changesSince(since: number, limit: number): Promise<PackageChange[]> {

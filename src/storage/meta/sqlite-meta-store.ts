@@ -44,8 +44,7 @@ export class SqliteMetaStore extends KyselyMetaStore {
    * @returns a function that stops the polling
    */
   async watchChanges(onChange: (name: string) => void, onLost: () => void, intervalMs = SQLITE_CHANGES_POLL_MS): Promise<() => Promise<void>> {
-    const top = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst()
-    let last = Number(top?.seq ?? 0)
+    let last = await this.lastChangeSeq()
     let busy: Promise<void> | undefined
     const poll = async (): Promise<void> => {
       for (;;) {
