@@ -91,10 +91,12 @@ export interface KyselyMetaStoreOptions {
   /** `LIKE` is case-sensitive on this dialect (PostgreSQL): search uses `ILIKE`. */
   caseSensitiveLike?: boolean
   /**
-   * The trigram index search narrows with (migration 0008): `fts5`, SQLite's `search_fts` table
-   * (the default); `pg_trgm`, PostgreSQL's GIN index, which serves the `LIKE` filters themselves.
+   * The SQL dialect (default `sqlite`), for what portable SQL cannot say alike: the trigram
+   * index search narrows with (migration 0008: SQLite's FTS5 `search_fts` table; PostgreSQL's
+   * pg_trgm GIN index serves the `LIKE` filters themselves) and the prefix query of
+   * `scopeHasPackages`.
    */
-  searchIndex?: 'fts5' | 'pg_trgm'
+  dialect?: 'sqlite' | 'postgres'
 }
 
 /** MetaStore implemented with portable Kysely queries. */
@@ -102,7 +104,7 @@ export class KyselyMetaStore implements MetaStore {
   private readonly migrations: Record<string, Migration>
   private readonly concurrentWriters: boolean
   private readonly likeOp: 'like' | 'ilike'
-  private readonly searchIndex: 'fts5' | 'pg_trgm'
+  private readonly dialect: 'sqlite' | 'postgres'
 
   constructor(
     protected readonly db: Kysely<Database>,
@@ -111,7 +113,7 @@ export class KyselyMetaStore implements MetaStore {
     this.migrations = opts.migrations ?? SQLITE_MIGRATIONS
     this.concurrentWriters = opts.concurrentWriters ?? false
     this.likeOp = opts.caseSensitiveLike ? 'ilike' : 'like'
-    this.searchIndex = opts.searchIndex ?? 'fts5'
+    this.dialect = opts.dialect ?? 'sqlite'
   }
 
   async migrate(): Promise<void> {
@@ -358,7 +360,7 @@ export class KyselyMetaStore implements MetaStore {
     if (lower.some((w) => w.includes('\0'))) return { total: 0, hits: [] }
     let q = this.db.selectFrom('search_index').select('name')
     const indexed = lower.filter((w) => [...w].length >= 3)
-    if (this.searchIndex === 'fts5' && indexed.length > 0) {
+    if (this.dialect === 'sqlite' && indexed.length > 0) {
       // FTS5 query syntax (sqlite.org/fts5.html §3): a double-quoted string is one phrase, `""` a
       // quote inside it; phrases side by side must all match. On a trigram table a phrase is a
       // substring.
@@ -369,7 +371,7 @@ export class KyselyMetaStore implements MetaStore {
       const like = `%${w.replace(/[%_\\]/g, (c) => '\\' + c)}%`
       // PostgreSQL's LIKE escapes with a backslash by default (served by pg_trgm's GIN index as
       // the plain `~~` operator); SQLite's has no escape character unless given one.
-      q = q.where(this.searchIndex === 'pg_trgm' ? sql<boolean>`text like ${like}` : sql<boolean>`text like ${like} escape '\\'`)
+      q = q.where(this.dialect === 'postgres' ? sql<boolean>`text like ${like}` : sql<boolean>`text like ${like} escape '\\'`)
     }
     const matched = (await q.orderBy('name').execute()).map((r) => r.name).filter((n) => page.visible(n))
     const names = matched.slice(page.from, page.from + page.size)
@@ -470,14 +472,18 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async scopeHasPackages(scope: string): Promise<boolean> {
-    const prefix = `${scope.replace(/[%_\\]/g, (c) => '\\' + c)}/%`
-    const row = await this.db
-      .selectFrom('packages')
-      .select('name')
-      .where(sql<boolean>`name like ${prefix} escape '\\'`)
-      .limit(1)
-      .executeTakeFirst()
-    return row !== undefined
+    let q = this.db.selectFrom('packages').select('name')
+    if (this.dialect === 'sqlite') {
+      // SQLite: a range of the primary key in its BINARY (code point) order, `@scope/` up to
+      // `@scope0` ('0' follows '/'), read from the index. `LIKE` is case-insensitive on SQLite,
+      // so it could not use the index and scanned every package.
+      q = q.where('name', '>=', `${scope}/`).where('name', '<', `${scope}0`)
+    } else {
+      // PostgreSQL: a prefix LIKE, which the primary key's btree serves under the C collation
+      // (a range would be wrong under a linguistic one, where '/' does not sort by code point).
+      q = q.where(sql<boolean>`name like ${`${scope.replace(/[%_\\]/g, (c) => '\\' + c)}/%`}`)
+    }
+    return (await q.limit(1).executeTakeFirst()) !== undefined
   }
 
   async getCachedPackument(name: string, uplink: string): Promise<CachedPackumentRow | undefined> {

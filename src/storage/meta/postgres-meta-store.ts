@@ -49,7 +49,7 @@ export class PostgresMetaStore extends KyselyMetaStore {
       migrations: POSTGRES_MIGRATIONS,
       concurrentWriters: true,
       caseSensitiveLike: true,
-      searchIndex: 'pg_trgm',
+      dialect: 'postgres',
     })
     this.url = opts.url
     this.onPoolError = opts.onPoolError
