@@ -113,7 +113,7 @@ export class Packuments {
 
   /** Stored state of a local package, from cache. `undefined` when never published here. */
   state(name: string): Promise<StoredPackument | undefined> {
-    return this.d.cache.state(name, () => this.d.store.readPackage(name))
+    return this.d.cache.state(name, () => this.d.store.readPackage(name, { readmes: 'latest' }))
   }
 
   /**
@@ -186,7 +186,7 @@ export class Packuments {
 
   /** The full packument read from the store, uncached (GET ?write=true before a write). @throws NOT_FOUND */
   async forWrite(name: string, baseUrl: string): Promise<Packument> {
-    const state = await this.d.store.readPackage(name)
+    const state = await this.d.store.readPackage(name, { readmes: 'latest' })
     const doc = state && buildPackument(state, baseUrl)
     if (!doc) throw notFound()
     return doc

@@ -363,12 +363,22 @@ export class Registry {
    * The stored state of a local package with a live version, for the web UI's package and version
    * pages (which cache what they render by its `_rev`, `revOf`); undefined for an unknown name, a
    * fully unpublished one, or one only an uplink has (the UI shows local packages).
+   * @param readmeOf a version whose readme the page shows: when the cached state holds only the
+   *   latest's (`readmes: 'latest'`), that version's row is read whole and put in a copy of it
    * @throws RegistryError UNAUTHENTICATED / NOT_FOUND from the gate (as for an unknown name)
    */
-  async packageState(name: string, caller: Caller): Promise<StoredPackument | undefined> {
+  async packageState(name: string, caller: Caller, readmeOf?: string): Promise<StoredPackument | undefined> {
     await this.gate.admit(name, caller)
     const state = await this.packuments.state(name)
-    return state && liveVersions(state).length > 0 ? state : undefined
+    if (!state || liveVersions(state).length === 0) return undefined
+    if (readmeOf === undefined || state.readmes !== 'latest' || readmeOf === state.distTags.latest) return state
+    const shown = state.versions.find((v) => v.version === readmeOf)
+    if (!shown) return state
+    const row = await this.store.getVersion(name, readmeOf)
+    // Read with its own query: a write in between may have changed the row; show it only if it is
+    // the same tarball the state describes.
+    if (!row || row.integrity !== shown.integrity) return state
+    return { ...state, versions: state.versions.map((v) => (v === shown ? { ...v, readme: row.readme } : v)) }
   }
 
   /**

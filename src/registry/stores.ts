@@ -82,8 +82,14 @@ export interface PackageStore {
    * @throws the driver's error when the database cannot be reached
    */
   ping(): Promise<void>
-  /** Everything stored about `name` in one snapshot; `undefined` when never published. */
-  readPackage(name: string): Promise<StoredPackument | undefined>
+  /**
+   * Everything stored about `name` in one snapshot; `undefined` when never published.
+   * @param opts.readmes `all` (the default): every version's readme; `latest`: only the readme
+   *   the packument shows, that of the version `latest` names, the others read as null and the
+   *   state marked `readmes: 'latest'` (for the cached states: a readme per version can be a
+   *   third of a big package's state). When `latest` names no live version, all are read.
+   */
+  readPackage(name: string, opts?: { readmes?: 'all' | 'latest' }): Promise<StoredPackument | undefined>
   getVersion(name: string, version: string): Promise<StoredVersion | undefined>
   /** Runs `fn` in one transaction: all of its writes commit, or none (a throw rolls back). */
   transaction<T>(fn: (tx: PackageTx) => Promise<T>): Promise<T>

@@ -149,4 +149,10 @@ export interface StoredPackument {
   maintainers: Person[]
   /** Names of the users who starred the package, sorted. */
   stars: string[]
+  /**
+   * `latest`: only the `latest` dist-tag's version carries its readme; every other row's `readme`
+   * is null whatever is stored (`PackageStore.readPackage` with `readmes: 'latest'`; read a row
+   * whole with `getVersion`). Absent: every row's readme was read.
+   */
+  readmes?: 'latest'
 }

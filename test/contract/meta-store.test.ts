@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
 import type { MetaStore } from '../../src/storage/meta/meta-store.js'
+import type { StoredPackument } from '../../src/registry/types.js'
 import type { PackageTx as MetaTx } from '../../src/registry/stores.js'
 import { CHANGES_LOCK_KEY, SQLITE_MIGRATIONS } from '../../src/storage/meta/kysely-meta-store.js'
 import { POSTGRES_MIGRATIONS, PostgresMetaStore } from '../../src/storage/meta/postgres-meta-store.js'
@@ -184,6 +185,33 @@ for (const backend of BACKENDS) {
       assert.deepEqual(state.versions, [])
       assert.deepEqual(state.distTags, {})
       assert.equal(await store.readPackage(uniqueName('absent')), undefined)
+    })
+
+    void test("readPackage with readmes 'latest': only the latest dist-tag's readme, all of them when it names no live version", async () => {
+      const name = uniqueName('readmes')
+      await createPackage(store, name, [versionRow(name, '1.0.0', { readme: 'one' }), versionRow(name, '2.0.0', { readme: 'two' }), versionRow(name, '1.5.0', { readme: 'one and a half' })])
+      await store.transaction(async (tx) => {
+        await tx.setDistTag(name, 'latest', '2.0.0')
+        return tx.bumpRev(name, tick())
+      })
+      const readmes = (s: StoredPackument | undefined): Record<string, string | null> => Object.fromEntries((s?.versions ?? []).map((v) => [v.version, v.readme]))
+      const all = await store.readPackage(name)
+      assert.deepEqual(readmes(all), { '1.0.0': 'one', '2.0.0': 'two', '1.5.0': 'one and a half' })
+      assert.equal(all?.readmes, undefined)
+      const latest = await store.readPackage(name, { readmes: 'latest' })
+      assert.deepEqual(readmes(latest), { '1.0.0': null, '2.0.0': 'two', '1.5.0': null })
+      assert.equal(latest?.readmes, 'latest')
+      // Everything else is the same as the whole read.
+      assert.deepEqual({ ...latest, readmes: undefined, versions: latest?.versions.map((v) => ({ ...v, readme: null })) }, { ...all, readmes: undefined, versions: all?.versions.map((v) => ({ ...v, readme: null })) })
+      assert.equal((await store.getVersion(name, '1.0.0'))?.readme, 'one')
+      // `latest` unpublished: which readme the packument shows is decided by semver, so all are read.
+      await store.transaction(async (tx) => {
+        await tx.markUnpublished(name, ['2.0.0'], tick())
+        return tx.bumpRev(name, tick())
+      })
+      const fallback = await store.readPackage(name, { readmes: 'latest' })
+      assert.deepEqual(readmes(fallback), { '1.0.0': 'one', '2.0.0': 'two', '1.5.0': 'one and a half' })
+      assert.equal(fallback?.readmes, undefined)
     })
 
     void test('a transaction that throws leaves nothing behind', async () => {

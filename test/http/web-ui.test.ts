@@ -148,6 +148,11 @@ void describe('web UI pages', () => {
     assert.match(v.text, /<h1>widget@1\.0\.0<\/h1>/)
     assert.match(mainText(v.text), /npm install widget@1\.0\.0/)
     assert.match(mainText(v.text), /Homepage https:\/\/example\.com\/widget/)
+    // An older version's page shows that version's own README (the cached state holds only the
+    // latest's; the page reads the row it shows).
+    assert.match(v.text, /<h2 id="readme-usage"/)
+    assert.doesNotMatch(mainText(v.text), /Version 1\.1/)
+    assert.doesNotMatch(v.text, /This package has no README/)
     assert.equal((await new WebClient(pier.url).get('/-/web/package/widget/v/9.9.9')).status, 404)
     // Deprecate 1.1.0 (npm deprecate's PUT): the next view shows the banner.
     const doc = (await (await fetch(new URL('widget?write=true', pier.url), { headers: { authorization: `Bearer ${tokens.alice}` } })).json()) as Record<string, unknown> & { versions: Record<string, Record<string, unknown>> }

@@ -178,7 +178,7 @@ export function webRoutes(app: FastifyInstance, ctx: RouteContext, deps: WebDeps
         const name = m[1]
         const version = m[2]
         const caller = () => w.viewer(req)
-        const state = await registry.packageState(name, caller)
+        const state = await registry.packageState(name, caller, version)
         if (!state) throw notFound()
         const visibility = registry.gate.readableByAll(name) ? 'all' : 'readers'
         const body = cache.get(name, revOf(state), version, visibility, () => renderPackageBody(state, version, (row, repo) => cache.readme(row, repo)))

@@ -171,13 +171,21 @@ export class KyselyMetaStore implements MetaStore {
     }
   }
 
-  async readPackage(name: string): Promise<StoredPackument | undefined> {
+  async readPackage(name: string, opts: { readmes?: 'all' | 'latest' } = {}): Promise<StoredPackument | undefined> {
+    const onlyLatest = opts.readmes === 'latest'
     // One transaction so the snapshot is consistent (a publish cannot land between the reads).
     return this.snapshot().execute(async (trx) => {
       const pkg = await trx.selectFrom('packages').selectAll().where('name', '=', name).executeTakeFirst()
       if (!pkg) return undefined
+      const versionRows = onlyLatest
+        ? trx
+            .selectFrom('versions')
+            .select(['name', 'version', 'manifest', 'readme_filename', 'integrity', 'shasum', 'tarball_key', 'size', 'published', 'unpublished'])
+            // The readme of the version `latest` names only (a primary-key lookup per row).
+            .select(sql<string | null>`case when version = (select t.version from dist_tags t where t.name = versions.name and t.tag = 'latest') then readme end`.as('readme'))
+        : trx.selectFrom('versions').selectAll()
       const [versions, tags, maint, stars] = await Promise.all([
-        trx.selectFrom('versions').selectAll().where('name', '=', name).orderBy('published').orderBy('version').execute(),
+        versionRows.where('name', '=', name).orderBy('published').orderBy('version').execute(),
         trx.selectFrom('dist_tags').select(['tag', 'version']).where('name', '=', name).orderBy('tag').execute(),
         trx
           .selectFrom('maintainers')
@@ -191,7 +199,17 @@ export class KyselyMetaStore implements MetaStore {
       const distTags: Record<string, string> = {}
       for (const t of tags) distTags[t.tag] = t.version
       const maintainers: Person[] = maint.map((m) => (m.email ? { name: m.name, email: m.email } : { name: m.name }))
-      return { pkg, versions, distTags, maintainers, stars: stars.map((s) => s.user_name) }
+      const state: StoredPackument = { pkg, versions, distTags, maintainers, stars: stars.map((s) => s.user_name) }
+      if (!onlyLatest) return state
+      // No live version under `latest`: the packument shows the highest live version's readme
+      // (packument.ts), which SQL cannot pick by semver; read them all, as for `readmes: 'all'`.
+      if (!versions.some((v) => v.version === distTags.latest && v.unpublished === null)) {
+        const readmes = await trx.selectFrom('versions').select(['version', 'readme']).where('name', '=', name).execute()
+        const byVersion = new Map(readmes.map((r) => [r.version, r.readme]))
+        for (const v of versions) v.readme = byVersion.get(v.version) ?? null
+        return state
+      }
+      return { ...state, readmes: 'latest' }
     })
   }
 
