@@ -12,7 +12,7 @@
 import semver from 'semver'
 import type { Person, StoredPackument, StoredVersion } from '../registry/types.js'
 import { html, packagePath, safeHref, unsafeHtml, type Html } from './html.js'
-import { renderReadme, repositoryUrl } from './markdown.js'
+import { repositoryUrl } from './markdown.js'
 
 /** A rendered package or version page body, in two columns. */
 export interface PackageBody {
@@ -88,14 +88,14 @@ ${entries.map(([n, range]) => html`<li>${packageLink(n)} <span class="muted">${t
 /**
  * Renders the body of a package page (`version` undefined: the `latest` version) or of one
  * version's page.
- * @param readmeOf the sanitised HTML of a version's README (default: rendered now; the page cache
- *   passes its own cache of them)
+ * @param readmeOf the sanitised HTML of a version's README (the page cache's `readme`, with the
+ *   renderer markdown.ts `readmeRenderer` loaded)
  * @returns undefined when `version` is not a live version of the package
  */
 export function renderPackageBody(
   state: StoredPackument,
   version: string | undefined,
-  readmeOf: (row: StoredVersion, repository: unknown) => string = (row, repository) => renderReadme((row.readme ?? '').slice(0, 64 * 1024), repository),
+  readmeOf: (row: StoredVersion, repository: unknown) => string,
 ): PackageBody | undefined {
   const live = state.versions.filter((v) => v.unpublished === null)
   const byVersion = new Map(live.map((v) => [v.version, v]))

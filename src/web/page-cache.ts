@@ -13,7 +13,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { StoredVersion } from '../registry/types.js'
-import { renderReadme } from './markdown.js'
+import type { ReadmeRenderer } from './markdown.js'
 import type { PackageBody } from './package-view.js'
 
 /** Who may read the package: everyone, or only some callers (who all see the same body). */
@@ -30,12 +30,15 @@ export class PageCache {
     this.readmes = new LRUCache({ maxSize: Math.max(1024, Math.floor(maxBytes / 4)), sizeCalculation: (h) => Math.max(64, h.length) })
   }
 
-  /** The sanitised HTML of a version's README (markdown.ts), rendered once per tarball and repository. */
-  readme(row: StoredVersion, repository: unknown): string {
+  /**
+   * The sanitised HTML of a version's README, rendered once per tarball and repository.
+   * @param render the renderer (markdown.ts `readmeRenderer`)
+   */
+  readme(row: StoredVersion, repository: unknown, render: ReadmeRenderer): string {
     const key = `${row.name}\u0000${row.integrity}\u0000${JSON.stringify(repository ?? null)}`
     let h = this.readmes.get(key)
     if (h === undefined) {
-      h = renderReadme((row.readme ?? '').slice(0, 64 * 1024), repository)
+      h = render((row.readme ?? '').slice(0, 64 * 1024), repository)
       this.readmes.set(key, h)
     }
     return h

@@ -12,7 +12,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { escapeHtml, html, packagePath, safeHref, unsafeHtml } from '../../src/web/html.js'
-import { renderReadme, repositoryBase, repositoryUrl } from '../../src/web/markdown.js'
+import { repositoryBase, repositoryUrl } from '../../src/web/markdown.js'
+import { renderReadme } from '../../src/web/readme-engine.js'
 
 void describe('README rendering', () => {
   void test('GitHub flavour', () => {

@@ -24,6 +24,7 @@ import type { Principal } from '../../registry/types.js'
 import { buildAssets } from '../../web/assets.js'
 import { html } from '../../web/html.js'
 import { page, type Chrome } from '../../web/layout.js'
+import { readmeRenderer } from '../../web/markdown.js'
 import { PageCache } from '../../web/page-cache.js'
 import { packageLink, renderPackageBody } from '../../web/package-view.js'
 import { adminBody, homeBody, messageBody, orgBody, SEARCH_PAGE, searchBody, teamBody, tokensBody, userBody } from '../../web/pages.js'
@@ -181,7 +182,8 @@ export function webRoutes(app: FastifyInstance, ctx: RouteContext, deps: WebDeps
         const state = await registry.packageState(name, caller, version)
         if (!state) throw notFound()
         const visibility = registry.gate.readableByAll(name) ? 'all' : 'readers'
-        const body = cache.get(name, revOf(state), version, visibility, () => renderPackageBody(state, version, (row, repo) => cache.readme(row, repo)))
+        const render = await readmeRenderer()
+        const body = cache.get(name, revOf(state), version, visibility, () => renderPackageBody(state, version, (row, repo) => cache.readme(row, repo, render)))
         if (!body) throw notFound(`${name} has no version ${version ?? ''}.`)
         const dependents = await registry.dependents(name, caller)
         const deps = html`<section aria-labelledby="dependents-h"><h2 id="dependents-h">Dependents (${dependents.length})</h2>${
