@@ -38,7 +38,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Htm
   return new Html(out)
 }
 
-/** Marks markup as safe. Only for the output of the sanitiser (markdown.ts) and of `html`. */
+/** Marks markup as safe. Only for the output of the sanitiser (readme-engine.ts) and of `html`. */
 export function unsafeHtml(s: string): Html {
   return new Html(s)
 }

@@ -1,4 +1,4 @@
-// markdown-it-task-lists 2.1.1 ships no types: the plugin signature markdown.ts uses.
+// markdown-it-task-lists 2.1.1 ships no types: the plugin signature readme-engine.ts uses.
 declare module 'markdown-it-task-lists' {
   import type MarkdownIt from 'markdown-it'
   /** Renders `- [ ]` / `- [x]` list items as checkboxes (disabled unless `enabled`; wrapped in a label with `label`). */

@@ -4,7 +4,7 @@
  * same for everyone allowed to read the package. What depends on the viewer (the header, the
  * dependents the viewer may read) is added by the route around it, never cached inside it.
  *
- * Shown: the rendered README (markdown.ts), description, deprecation banner, install commands for
+ * Shown: the rendered README (readme-engine.ts), description, deprecation banner, install commands for
  * npm, pnpm, yarn and bun, versions with their publish dates, dist-tags, dependencies (linked),
  * maintainers (linked to their user pages), tarball size and unpacked size (bytes, shown in
  * KiB/MiB), file count, integrity, repository, homepage, license, keywords.
