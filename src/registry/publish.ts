@@ -202,6 +202,7 @@ export async function applyPublish(
     await w.tx.insertVersion(row)
   }
   for (const t of plan.tags) await w.tx.setDistTag(w.name, t, plan.version)
-  if (!(await w.tx.getDistTags(w.name)).latest) await w.tx.setDistTag(w.name, 'latest', plan.version)
+  // A publish tagged `latest` (npm's default) has just set it; otherwise point it here if unset.
+  if (!plan.tags.includes('latest') && !(await w.tx.getDistTags(w.name)).latest) await w.tx.setDistTag(w.name, 'latest', plan.version)
   return { changed: true, value: undefined, audit: { version: plan.version, tags: plan.tags, integrity: plan.integrity, replaced: existing !== undefined } }
 }
