@@ -12,7 +12,7 @@
 import semver from 'semver'
 import type { Person, StoredPackument, StoredVersion } from '../registry/types.js'
 import { html, packagePath, safeHref, unsafeHtml, type Html } from './html.js'
-import { repositoryUrl } from './markdown.js'
+import { repositoryUrl } from './repository.js'
 
 /** A rendered package or version page body, in two columns. */
 export interface PackageBody {

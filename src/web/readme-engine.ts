@@ -19,7 +19,7 @@ import MarkdownIt from 'markdown-it'
 import anchor from 'markdown-it-anchor'
 import taskLists from 'markdown-it-task-lists'
 import sanitizeHtml from 'sanitize-html'
-import { repositoryBase, type RepositoryBase } from './markdown.js'
+import { repositoryBase, type RepositoryBase } from './repository.js'
 
 /** Heading slugs as GitHub makes them (lowercase, spaces to `-`, punctuation dropped), prefixed. */
 function slugify(s: string): string {

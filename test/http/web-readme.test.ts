@@ -1,5 +1,5 @@
 /**
- * README rendering and the HTML helpers of the web UI (src/web/readme-engine.ts, src/web/markdown.ts, src/web/html.ts), as
+ * README rendering and the HTML helpers of the web UI (src/web/readme-engine.ts, src/web/repository.ts, src/web/html.ts), as
  * pure functions (the browser test, test/browser/web.test.ts, proves the same in Chromium):
  * - GitHub flavour: tables, task lists, highlighted fenced code, heading anchors (prefixed);
  * - the sanitiser's allowlist: scripts, handlers, `javascript:`/`data:` links, SVG and MathML,
@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { escapeHtml, html, packagePath, safeHref, unsafeHtml } from '../../src/web/html.js'
-import { repositoryBase, repositoryUrl } from '../../src/web/markdown.js'
+import { repositoryBase, repositoryUrl } from '../../src/web/repository.js'
 import { renderReadme } from '../../src/web/readme-engine.js'
 
 void describe('README rendering', () => {
