@@ -246,8 +246,14 @@ async function pgBytes(url: string): Promise<number> {
   }
 }
 
-/** The size steps up to `target`: 10k, 100k, 1M that are ≤ target, and target itself. */
+/**
+ * The size steps up to `target`: 10k, 100k, 1M that are ≤ target, and target itself; or only
+ * those PIER_BENCH_SCALE_STEPS lists (comma-separated version counts, e.g. `1000000` to load
+ * only the largest step again).
+ */
 export function scaleSteps(target: number): number[] {
+  const only = process.env.PIER_BENCH_SCALE_STEPS?.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0)
+  if (only && only.length > 0) return only
   const steps = [10_000, 100_000, 1_000_000].filter((s) => s < target)
   return [...steps, target]
 }
