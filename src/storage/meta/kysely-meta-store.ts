@@ -84,17 +84,16 @@ export interface KyselyMetaStoreOptions {
   migrations?: Record<string, Migration>
   /**
    * Several connections may write at once (PostgreSQL): `MetaTx.getPackage` takes the row lock
-   * (`SELECT … FOR UPDATE`), the change-feed append before commit takes the change-feed lock, and `readPackage` reads one
-   * REPEATABLE READ snapshot. SQLite has one writer and needs none of it.
+   * (`SELECT … FOR UPDATE`), the change-feed append before commit takes the change-feed lock,
+   * and `readPackage` reads one REPEATABLE READ snapshot. SQLite has one writer and needs none of it.
    */
   concurrentWriters?: boolean
-  /** `LIKE` is case-sensitive on this dialect (PostgreSQL): search uses `ILIKE`. */
-  caseSensitiveLike?: boolean
   /**
    * The SQL dialect (default `sqlite`), for what portable SQL cannot say alike: the trigram
    * index search narrows with (migration 0008: SQLite's FTS5 `search_fts` table; PostgreSQL's
-   * pg_trgm GIN index serves the `LIKE` filters themselves) and the prefix query of
-   * `scopeHasPackages`.
+   * pg_trgm GIN index serves the `LIKE` filters themselves), the prefix query of
+   * `scopeHasPackages`, and `ILIKE` where a case-insensitive match is meant (PostgreSQL's `LIKE`
+   * is case-sensitive).
    */
   dialect?: 'sqlite' | 'postgres'
 }
@@ -112,8 +111,9 @@ export class KyselyMetaStore implements MetaStore {
   ) {
     this.migrations = opts.migrations ?? SQLITE_MIGRATIONS
     this.concurrentWriters = opts.concurrentWriters ?? false
-    this.likeOp = opts.caseSensitiveLike ? 'ilike' : 'like'
     this.dialect = opts.dialect ?? 'sqlite'
+    // PostgreSQL's LIKE is case-sensitive: the dependents prefilter uses ILIKE there.
+    this.likeOp = this.dialect === 'postgres' ? 'ilike' : 'like'
   }
 
   async migrate(): Promise<void> {

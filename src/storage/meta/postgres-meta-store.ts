@@ -48,7 +48,6 @@ export class PostgresMetaStore extends KyselyMetaStore {
     super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), {
       migrations: POSTGRES_MIGRATIONS,
       concurrentWriters: true,
-      caseSensitiveLike: true,
       dialect: 'postgres',
     })
     this.url = opts.url
