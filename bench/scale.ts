@@ -26,6 +26,10 @@
  *   of the change feed each, gzipped);
  * - `rss_after_mib`: RSS after all of it (caches full).
  * Every request goes to 127.0.0.1; every load step is bounded by the corpus size.
+ *
+ * PIER_BENCH_SCALE_KEEP=1 keeps each step's data for a look afterwards: the folder under
+ * `.bench/keep/<label>/` (its `load-config.json` starts a Pier on it) and the PostgreSQL database
+ * (its URL is logged); drop that by hand (`dropdb`) when done.
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -273,16 +277,19 @@ export async function modeScale(run: ScaleRun): Promise<string> {
     if (backend !== 'sqlite' && backend !== 'postgres') throw new Error(`PIER_BENCH_SCALE_BACKENDS: unknown backend ${backend}`)
     for (const versions of scaleSteps(target)) {
       const label = `scale-${backend}-${versions}`
-      const dir = join(run.tmp, label)
+      const keep = process.env.PIER_BENCH_SCALE_KEEP === '1'
+      const dir = keep ? join(ROOT, '.bench/keep', label) : join(run.tmp, label)
       mkdirSync(dir, { recursive: true })
       const corpus = planCorpus(versions)
       let dbUrl: string | undefined
       let drop: (() => Promise<void>) | undefined
       if (backend === 'postgres') {
         const db = await createBenchDatabase()
-        run.undo.push(db.drop)
         dbUrl = db.url
-        drop = db.drop
+        if (!keep) {
+          run.undo.push(db.drop)
+          drop = db.drop
+        }
       }
       const config: Record<string, unknown> = {
         server: { host: '127.0.0.1', port: 0 },
@@ -292,6 +299,7 @@ export async function modeScale(run: ScaleRun): Promise<string> {
       }
       const configFile = join(dir, 'load-config.json')
       writeFileSync(configFile, JSON.stringify(config))
+      if (keep) run.log(`${label}: kept after the run (PIER_BENCH_SCALE_KEEP=1): config ${configFile}${dbUrl ? `, database ${dbUrl}` : ''}`)
       run.log(`${label}: loading ${versions} versions of ${corpus.packages.length} packages through the write path`)
       try {
         const loaded = await load(configFile, versions, join(dir, 'load-result.json'), join(run.results, `${label}-load.log`))
