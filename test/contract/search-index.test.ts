@@ -169,6 +169,47 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(await names(store, [w]), [name])
     })
 
+    void test('a transaction that writes its latest manifest and changes it again is indexed from its final state', async () => {
+      // The write path hands the search row the manifest it wrote instead of reading it back;
+      // these are the cases where that manifest changes or stops being live before the commit.
+      const w = `zy${randomBytes(3).toString('hex')}`
+      const name = `${w}-pkg`
+      await store.transaction(async (tx) => {
+        await tx.insertPackage(name, tick())
+        await tx.insertVersion(versionRow(name, '1.0.0', `${w}one`))
+        await tx.setDistTag(name, 'latest', '1.0.0')
+        await tx.updateManifest(name, '1.0.0', versionRow(name, '1.0.0', `${w}deprecated`).manifest)
+        return tx.bumpRev(name, tick())
+      })
+      assert.deepEqual(await names(store, [`${w}one`]), [])
+      assert.deepEqual(await names(store, [`${w}deprecated`]), [name])
+      // Published as latest and unpublished in the same transaction: no live latest.
+      await store.transaction(async (tx) => {
+        await tx.insertVersion(versionRow(name, '2.0.0', `${w}two`))
+        await tx.setDistTag(name, 'latest', '2.0.0')
+        await tx.markUnpublished(name, ['2.0.0'], tick())
+        return tx.bumpRev(name, tick())
+      })
+      assert.deepEqual(await names(store, [w]), [])
+      // Tagged latest, then the tag removed and set to a version this transaction did not write.
+      await store.transaction(async (tx) => {
+        await tx.insertVersion(versionRow(name, '3.0.0', `${w}three`))
+        await tx.setDistTag(name, 'latest', '3.0.0')
+        await tx.deleteDistTag(name, 'latest')
+        await tx.setDistTag(name, 'latest', '1.0.0')
+        return tx.bumpRev(name, tick())
+      })
+      assert.deepEqual(await names(store, [`${w}three`]), [])
+      assert.deepEqual(await names(store, [`${w}deprecated`]), [name])
+      // A publish whose text is the same as the row's (no rewrite of the row) is still found.
+      await store.transaction(async (tx) => {
+        await tx.insertVersion(versionRow(name, '4.0.0', `${w}deprecated`))
+        await tx.setDistTag(name, 'latest', '4.0.0')
+        return tx.bumpRev(name, tick())
+      })
+      assert.deepEqual(await names(store, [`${w}deprecated`]), [name])
+    })
+
     void test('the trigram index answers as the scan does: short words, quotes, wildcards, non-ASCII', async () => {
       const w = `zq${randomBytes(3).toString('hex')}`
       const publish = async (name: string, description: string, keywords: string[]): Promise<void> => {

@@ -26,22 +26,66 @@ import { searchText } from './migrations/0007-search-index.js'
 /**
  * Rewrites `name`'s row of `search_index` (migration 0007) from its live `latest` version, or
  * removes it when there is none; run by every `_rev` bump, in the write's transaction.
+ * @param known the live `latest` manifest when the transaction itself wrote it (a publish tagged
+ *   `latest`): then it is not read back. `undefined`: read it.
+ * The row is written only when its text changes (an `ON CONFLICT … DO UPDATE … WHERE`), so a
+ * publish that keeps the name, description and keywords leaves the trigram index untouched.
  */
-async function refreshSearchRow(trx: Transaction<Database>, name: string): Promise<void> {
-  const latest = await trx
-    .selectFrom('dist_tags')
-    .innerJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
-    .select('versions.manifest')
-    .where('dist_tags.name', '=', name)
-    .where('dist_tags.tag', '=', 'latest')
-    .where('versions.unpublished', 'is', null)
-    .executeTakeFirst()
-  if (!latest) {
+async function refreshSearchRow(trx: Transaction<Database>, name: string, known?: string): Promise<void> {
+  const manifest =
+    known ??
+    (
+      await trx
+        .selectFrom('dist_tags')
+        .innerJoin('versions', (j) => j.onRef('versions.name', '=', 'dist_tags.name').onRef('versions.version', '=', 'dist_tags.version'))
+        .select('versions.manifest')
+        .where('dist_tags.name', '=', name)
+        .where('dist_tags.tag', '=', 'latest')
+        .where('versions.unpublished', 'is', null)
+        .executeTakeFirst()
+    )?.manifest
+  if (manifest === undefined) {
     await trx.deleteFrom('search_index').where('name', '=', name).execute()
     return
   }
-  const text = searchText(name, latest.manifest)
-  await trx.insertInto('search_index').values({ name, text }).onConflict((oc) => oc.column('name').doUpdateSet({ text })).execute()
+  const text = searchText(name, manifest)
+  await trx
+    .insertInto('search_index')
+    .values({ name, text })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ text }).where('search_index.text', '<>', text))
+    .execute()
+}
+
+/**
+ * PostgreSQL's end of a package transaction (`KyselyMetaTx.flush`) in one statement: takes the
+ * change-feed lock (`CHANGES_LOCK_KEY`), NOTIFYs each of `names` on `CHANGES_CHANNEL`, inserts
+ * the audit entries and the change-feed rows, each in the order given. The lock is a CTE the
+ * insert's rows are joined with, so it is held before any `seq` is drawn; the rows come from
+ * `unnest … with ordinality`, ordered, so `seq` follows `changes`' order.
+ */
+async function appendChangesPostgres(
+  trx: Transaction<Database>,
+  changes: readonly { name: string; rev: string; deleted: number; created: string }[],
+  names: readonly string[],
+  audit: readonly AuditEntry[],
+): Promise<void> {
+  const col = <T>(xs: readonly T[]): T[] => [...xs]
+  const auditCte =
+    audit.length === 0
+      ? sql``
+      : sql`, a as (insert into audit_log (at, actor, token, ip, action, package, details)
+          select at, actor, token, ip, action, package, details
+          from unnest(${col(audit.map((e) => e.at))}::text[], ${col(audit.map((e) => e.actor))}::text[], ${col(audit.map((e) => e.token))}::text[],
+            ${col(audit.map((e) => e.ip))}::text[], ${col(audit.map((e) => e.action))}::text[], ${col(audit.map((e) => e.package))}::text[],
+            ${col(audit.map((e) => JSON.stringify(e.details)))}::text[]) with ordinality as u(at, actor, token, ip, action, package, details, ord)
+          order by ord)`
+  await sql`with l as materialized (select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})),
+      n as materialized (select count(pg_notify(${CHANGES_CHANNEL}, x)) from unnest(${col(names)}::text[]) as x)${auditCte}
+    insert into changes (name, rev, deleted, created)
+    select c.name, c.rev, c.deleted, c.created
+    from l, n, unnest(${col(changes.map((c) => c.name))}::text[], ${col(changes.map((c) => c.rev))}::text[], ${col(changes.map((c) => c.deleted))}::integer[],
+      ${col(changes.map((c) => c.created))}::text[]) with ordinality as c(name, rev, deleted, created, ord)
+    order by c.ord`.execute(trx)
 }
 
 /** Inserts one audit-log entry with `db` (the store, or a transaction). */
@@ -753,6 +797,16 @@ class KyselyOrgTx implements OrgTx {
 class KyselyMetaTx implements PackageTx {
   /** Change-feed rows of this transaction's `_rev` bumps, appended by `flush` before commit. */
   private pendingChanges: { name: string; rev: string; deleted: number; created: string }[] = []
+  /** Audit-log entries of this transaction, inserted by `flush` (in order) before commit. */
+  private pendingAudit: AuditEntry[] = []
+  /**
+   * Manifests this transaction wrote, by `name\0version`, while the row is known live (inserted
+   * or replaced with `unpublished` null): `flush` refreshes a search row from them instead of
+   * reading the `latest` manifest back.
+   */
+  private readonly writtenManifests = new Map<string, string>()
+  /** The version this transaction tagged `latest`, per package (only when it set the tag). */
+  private readonly taggedLatest = new Map<string, string>()
 
   /** @param locking take row and change-feed locks (several connections write at once) */
   constructor(
@@ -786,22 +840,34 @@ class KyselyMetaTx implements PackageTx {
     return this.trx.selectFrom('versions').selectAll().where('name', '=', name).execute()
   }
 
+  /** Remembers (or forgets) the manifest of a version row this transaction wrote. */
+  private wrote(name: string, version: string, manifest: string | undefined): void {
+    const key = `${name}\0${version}`
+    if (manifest === undefined) this.writtenManifests.delete(key)
+    else this.writtenManifests.set(key, manifest)
+  }
+
   async insertVersion(row: VersionRow): Promise<void> {
     await this.trx.insertInto('versions').values(row).execute()
+    this.wrote(row.name, row.version, row.unpublished === null ? row.manifest : undefined)
   }
 
   async replaceVersion(row: VersionRow): Promise<void> {
     const { name, version, ...rest } = row
     await this.trx.updateTable('versions').set(rest).where('name', '=', name).where('version', '=', version).execute()
+    this.wrote(name, version, row.unpublished === null ? row.manifest : undefined)
   }
 
   async updateManifest(name: string, version: string, manifest: string): Promise<void> {
     await this.trx.updateTable('versions').set({ manifest }).where('name', '=', name).where('version', '=', version).execute()
+    // Live only if it was known live; otherwise the row's state is not known here.
+    if (this.writtenManifests.has(`${name}\0${version}`)) this.wrote(name, version, manifest)
   }
 
   async markUnpublished(name: string, versions: string[], now: string): Promise<void> {
     if (versions.length === 0) return
     await this.trx.updateTable('versions').set({ unpublished: now }).where('name', '=', name).where('version', 'in', versions).execute()
+    for (const v of versions) this.wrote(name, v, undefined)
   }
 
   async getDistTags(name: string): Promise<Record<string, string>> {
@@ -815,10 +881,12 @@ class KyselyMetaTx implements PackageTx {
       .values({ name, tag, version })
       .onConflict((oc) => oc.columns(['name', 'tag']).doUpdateSet({ version }))
       .execute()
+    if (tag === 'latest') this.taggedLatest.set(name, version)
   }
 
   async deleteDistTag(name: string, tag: string): Promise<void> {
     await this.trx.deleteFrom('dist_tags').where('name', '=', name).where('tag', '=', tag).execute()
+    if (tag === 'latest') this.taggedLatest.delete(name)
   }
 
   async getMaintainers(name: string): Promise<string[]> {
@@ -864,26 +932,36 @@ class KyselyMetaTx implements PackageTx {
   /**
    * The end of the transaction's work, run by `KyselyMetaStore.transaction` right before it
    * commits: refreshes the search row of every package whose `_rev` moved (once each, from its
-   * final state) and appends their change-feed rows in one insert, in `bumpRev` order.
+   * final state), appends their change-feed rows in `bumpRev` order and the audit-log entries in
+   * `appendAudit` order.
    *
    * On PostgreSQL the change-feed lock (`CHANGES_LOCK_KEY`) is taken only here, so it is held for
-   * this insert and the commit, not for the rest of the transaction: concurrent writers (other
+   * this append and the commit, not for the rest of the transaction: concurrent writers (other
    * nodes, or a batched load's parallel batches) serialise on the append alone, while `seq` order
-   * stays commit order. The NOTIFY of each name is delivered at commit (and only then).
+   * stays commit order. The NOTIFY of each name is delivered at commit (and only then). There the
+   * lock, the NOTIFYs, the audit entries and the change-feed rows are one statement (a round trip
+   * each would cost more than the statement: docs/performance.md, "Publish").
    */
   async flush(): Promise<void> {
     const changes = this.pendingChanges
-    if (changes.length === 0) return
+    const audit = this.pendingAudit
     this.pendingChanges = []
+    this.pendingAudit = []
     const names = [...new Set(changes.map((c) => c.name))]
-    for (const name of names) await refreshSearchRow(this.trx, name)
-    if (this.locking) await sql`select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})`.execute(this.trx)
+    for (const name of names) {
+      const latest = this.taggedLatest.get(name)
+      await refreshSearchRow(this.trx, name, latest === undefined ? undefined : this.writtenManifests.get(`${name}\0${latest}`))
+    }
+    if (this.locking && changes.length > 0) {
+      await appendChangesPostgres(this.trx, changes, names, audit)
+      return
+    }
+    for (const e of audit) await insertAudit(this.trx, e)
     for (let i = 0; i < changes.length; i += 500) await this.trx.insertInto('changes').values(changes.slice(i, i + 500)).execute()
-    if (this.locking) for (const name of names) await sql`select pg_notify(${CHANGES_CHANNEL}, ${name})`.execute(this.trx)
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    await insertAudit(this.trx, entry)
+    this.pendingAudit.push(entry)
   }
 
   async getPackageAccess(name: string): Promise<{ visibility: PackageVisibility; mfa: PackageMfa }> {
