@@ -11,6 +11,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
+import { sql } from 'kysely'
 import type { MetaStore } from '../../src/storage/meta/meta-store.js'
 import type { StoredPackument } from '../../src/registry/types.js'
 import type { PackageTx as MetaTx } from '../../src/registry/stores.js'
@@ -676,6 +677,26 @@ for (const backend of BACKENDS) {
             await Promise.all(nodes.map((n) => n.close()))
             await fresh.drop()
           }
+        })
+
+        void test('every pooled session runs with JIT and parallel workers off (POSTGRES_SESSION_SETTINGS)', async () => {
+          /** Reads settings on the store's own pooled connections. */
+          class Probe extends PostgresMetaStore {
+            async settings(): Promise<string> {
+              const r = await sql<{ jit: string; workers: string }>`select current_setting('jit') as jit, current_setting('max_parallel_workers_per_gather') as workers, pg_sleep(0.05)`.execute(this.db)
+              return `${r.rows[0]?.jit}/${r.rows[0]?.workers}`
+            }
+          }
+          const probe = new Probe({ url: db.pgUrl ?? '', poolSize: 4 })
+          try {
+            // Four at once: four connections, each opened by the pool.
+            assert.deepEqual(await Promise.all(range(4).map(() => probe.settings())), range(4).map(() => 'off/0'))
+          } finally {
+            await probe.close()
+          }
+          // A session of its own keeps the server's defaults: the settings are Pier's sessions' only.
+          const r = await client.query<{ w: string }>("select current_setting('max_parallel_workers_per_gather') as w")
+          assert.notEqual(r.rows[0]?.w, '0')
         })
 
         void test('sign-ups with max_users on three nodes at once never pass the limit', async () => {

@@ -2,7 +2,8 @@
  * The shared metadata store for several Pier nodes: PostgreSQL through node-postgres (`pg`).
  * Same queries as SQLite (KyselyMetaStore); the differences are the migrations (identity column,
  * "C" collation), row locks in write transactions, the change-feed lock, REPEATABLE READ package
- * reads, ILIKE search, and an advisory lock so that nodes starting together migrate one at a time.
+ * reads, ILIKE search, an advisory lock so that nodes starting together migrate one at a time,
+ * and session settings that keep JIT and parallel workers off Pier's short queries.
  */
 import { Kysely, PostgresDialect, sql, type Migration } from 'kysely'
 import pg from 'pg'
@@ -26,6 +27,18 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = { '0001-init': m00
 /** Session advisory lock key held by the node that is migrating. */
 export const MIGRATION_LOCK_KEY = 0x7069_6572_0002 // "pier" 0002
 
+/**
+ * Settings of every pooled session, run when a connection opens (node-postgres queues it ahead
+ * of the connection's first query). Pier's queries are index lookups of a few rows; without
+ * statistics (a database never analysed, or a bulk load that autovacuum has not caught up
+ * with) the planner estimates thousands of rows for `versions WHERE name = $1`, and above
+ * `jit_above_cost` and the parallel thresholds it then compiles the query with LLVM and starts
+ * parallel workers: measured at 1M versions, 50–120 ms of JIT and 5–9 ms of worker start-up
+ * for a read whose execution takes 0.1 ms (docs/performance.md, "PostgreSQL at 1M versions").
+ * PostgreSQL documents JIT as meant for long-running analytical queries (§32.2, "When to JIT?").
+ */
+export const POSTGRES_SESSION_SETTINGS = 'set jit = off; set max_parallel_workers_per_gather = 0'
+
 /** Options of the PostgreSQL store. */
 export interface PostgresMetaStoreOptions {
   /** Connection string, `postgres://user:password@host:5432/database`. */
@@ -45,6 +58,8 @@ export class PostgresMetaStore extends KyselyMetaStore {
     const pool = new pg.Pool({ connectionString: opts.url, max: Math.max(2, opts.poolSize ?? 10) })
     // An idle client's error is emitted on the pool; unhandled, it would end the process.
     pool.on('error', (err) => opts.onPoolError?.(err))
+    // Ignored when refused (a server before PostgreSQL 11 has no `jit`): the session runs as before.
+    pool.on('connect', (client) => void client.query(POSTGRES_SESSION_SETTINGS).catch(() => undefined))
     super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), {
       migrations: POSTGRES_MIGRATIONS,
       concurrentWriters: true,
