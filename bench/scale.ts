@@ -29,10 +29,13 @@
  *
  * PIER_BENCH_SCALE_KEEP=1 keeps each step's data for a look afterwards: the folder under
  * `.bench/keep/<label>/` (its `load-config.json` starts a Pier on it) and the PostgreSQL database
- * (its URL is logged); drop that by hand (`dropdb`) when done.
+ * (its URL is logged); drop that by hand (`dropdb`) when done. A later run with the keep flag
+ * finds a step's kept data (its `load-result.json`) and measures it again without loading; the
+ * figures then include the first measurement's writes (its publishes, a bench user), and this
+ * run's publishes take new version numbers.
  */
 import { spawn } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -141,7 +144,7 @@ async function benchToken(agent: Agent, base: string): Promise<string> {
 }
 
 /** Measures one loaded database; returns the figure lines (without the `scale.<backend>.<versions>.` prefix). */
-async function measure(run: ScaleRun, label: string, corpus: Corpus, config: Record<string, unknown>, dir: string): Promise<string[]> {
+async function measure(run: ScaleRun, label: string, corpus: Corpus, config: Record<string, unknown>, dir: string, publishFrom = 1000): Promise<string[]> {
   const out: string[] = []
   const agent = new Agent({ keepAlive: true, maxSockets: 64 })
   const typical = corpus.packages.filter((p) => p.kind === 'typical')
@@ -200,7 +203,7 @@ async function measure(run: ScaleRun, label: string, corpus: Corpus, config: Rec
       const t: number[] = []
       const count = num('PIER_BENCH_SCALE_PUBLISHES', 30)
       for (let k = 0; k < count; k++) {
-        const p = publishOf(corpus, bigIndex, 1000 + k)
+        const p = publishOf(corpus, bigIndex, publishFrom + k)
         const a = await timed(agent, new URL(pathOf(p.name), base).href, {
           method: 'PUT',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -283,7 +286,10 @@ export async function modeScale(run: ScaleRun): Promise<string> {
       const corpus = planCorpus(versions)
       let dbUrl: string | undefined
       let drop: (() => Promise<void>) | undefined
-      if (backend === 'postgres') {
+      const keptResult = join(dir, 'load-result.json')
+      const kept = keep && existsSync(keptResult) ? (JSON.parse(readFileSync(join(dir, 'load-config.json'), 'utf8')) as { storage?: { meta?: { url?: string } } }) : undefined
+      if (kept) dbUrl = kept.storage?.meta?.url
+      else if (backend === 'postgres') {
         const db = await createBenchDatabase()
         dbUrl = db.url
         if (!keep) {
@@ -298,11 +304,18 @@ export async function modeScale(run: ScaleRun): Promise<string> {
         storage: { local: { path: join(dir, 'data') }, ...(dbUrl ? { meta: { type: 'postgres', url: dbUrl } } : {}) },
       }
       const configFile = join(dir, 'load-config.json')
-      writeFileSync(configFile, JSON.stringify(config))
+      if (!kept) writeFileSync(configFile, JSON.stringify(config))
       if (keep) run.log(`${label}: kept after the run (PIER_BENCH_SCALE_KEEP=1): config ${configFile}${dbUrl ? `, database ${dbUrl}` : ''}`)
-      run.log(`${label}: loading ${versions} versions of ${corpus.packages.length} packages through the write path`)
+      if (!kept) run.log(`${label}: loading ${versions} versions of ${corpus.packages.length} packages through the write path`)
       try {
-        const loaded = await load(configFile, versions, join(dir, 'load-result.json'), join(run.results, `${label}-load.log`))
+        const loaded = kept
+          ? (JSON.parse(readFileSync(keptResult, 'utf8')) as { versions: number; packages: number; seconds: number })
+          : await load(configFile, versions, keptResult, join(run.results, `${label}-load.log`))
+        // Each measurement of kept data publishes 30 (PIER_BENCH_SCALE_PUBLISHES) new versions.
+        const measured = join(dir, 'measured-count')
+        // Kept data without the count was measured once, by the run that loaded it.
+        const runs = existsSync(measured) ? Number(readFileSync(measured, 'utf8')) : kept ? 1 : 0
+        if (keep) writeFileSync(measured, String(runs + 1))
         const meta = dbUrl ? await pgBytes(dbUrl) : ['pier.sqlite', 'pier.sqlite-wal'].reduce((n, f) => n + (statSync(join(dir, 'data', f), { throwIfNoEntry: false })?.size ?? 0), 0)
         const blobs = treeBytes(join(dir, 'data', 'blobs'))
         const step: string[] = [
@@ -312,8 +325,8 @@ export async function modeScale(run: ScaleRun): Promise<string> {
           `disk_bytes_per_version ${Math.round(meta / loaded.versions)} bytes`,
           `blob_bytes_per_version ${Math.round(blobs / loaded.versions)} bytes`,
         ]
-        run.log(`${label}: loaded in ${loaded.seconds.toFixed(1)} s; measuring`)
-        step.push(...(await measure(run, label, corpus, config, dir)))
+        run.log(kept ? `${label}: measuring the kept data again (its load took ${loaded.seconds.toFixed(1)} s)` : `${label}: loaded in ${loaded.seconds.toFixed(1)} s; measuring`)
+        step.push(...(await measure(run, label, corpus, config, dir, 1000 + 1000 * runs)))
         const prefix = `scale.${backend}.${versions}.`
         const block = step.map((l) => prefix + l)
         lines.push(...block)
