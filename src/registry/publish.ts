@@ -190,16 +190,18 @@ export async function applyPublish(
     published: w.now,
     unpublished: null,
   }
-  const existing = await w.tx.getVersion(w.name, plan.version)
-  if (existing) {
+  // The common case, a new version, in one statement; the row lock on the package makes the
+  // existing-row read below see what the insert ran into.
+  const inserted = await w.tx.insertVersionIfAbsent(row)
+  const existing = inserted ? undefined : await w.tx.getVersion(w.name, plan.version)
+  if (!inserted) {
+    if (!existing) throw new Error(`${w.name}@${plan.version}: the version row was neither inserted nor found`)
     if (existing.unpublished === null && existing.integrity === plan.integrity) return { changed: false, value: undefined }
     if (!opts.allowPreviousVersion) {
       if (existing.unpublished !== null) throw gone(`${w.name}@${plan.version} was unpublished and cannot be published again.`)
       throw new RegistryError('VERSION_EXISTS', `You cannot publish over the previously published versions: ${plan.version}.`)
     }
     await w.tx.replaceVersion(row)
-  } else {
-    await w.tx.insertVersion(row)
   }
   for (const t of plan.tags) await w.tx.setDistTag(w.name, t, plan.version)
   // A publish tagged `latest` (npm's default) has just set it; otherwise point it here if unset.

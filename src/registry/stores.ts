@@ -35,6 +35,11 @@ export interface PackageTx {
   /** Reads (and on PostgreSQL locks, until the transaction ends) the package row. */
   getPackage(name: string): Promise<StoredPackage | undefined>
   /**
+   * `getPackage` and `getMaintainers` in one query (one round trip on PostgreSQL): the package
+   * row, locked like `getPackage` locks it, and its maintainers' user names, sorted.
+   */
+  lockPackage(name: string): Promise<{ pkg: StoredPackage; maintainers: string[] } | undefined>
+  /**
    * Creates the package row (rev 0) unless it exists.
    * @returns true when this call created it; false when a concurrent transaction created the
    *   same name first (its row is then locked like `getPackage` locks it, and the caller must
@@ -45,6 +50,11 @@ export interface PackageTx {
   listVersions(name: string): Promise<StoredVersion[]>
   /** Inserts a version row; throws the driver's unique-constraint error if it exists. */
   insertVersion(row: StoredVersion): Promise<void>
+  /**
+   * Inserts a version row unless one of that name and version exists (`ON CONFLICT DO
+   * NOTHING`). @returns true when inserted; false when the row exists (it is left as it was)
+   */
+  insertVersionIfAbsent(row: StoredVersion): Promise<boolean>
   /** Replaces every column of an existing version row (allow_previous_version). */
   replaceVersion(row: StoredVersion): Promise<void>
   updateManifest(name: string, version: string, manifest: string): Promise<void>

@@ -222,18 +222,18 @@ export class WritePath {
     const { access } = this.d
     const { name, opts } = it
     let created = false
-    let pkg = await tx.getPackage(name)
-    if (!pkg) {
+    let locked = await tx.lockPackage(name)
+    if (!locked) {
       if (!opts.create) throw notFound()
       // A concurrent publish of the same new name (PostgreSQL) may win: then this one is an ordinary write.
       created = await tx.insertPackage(name, opts.times?.created ?? now)
       if (created) await tx.setMaintainers(name, [writer])
-      pkg = await tx.getPackage(name)
-      if (!pkg) throw new Error(`package row of ${name} missing right after its insert`)
+      locked = await tx.lockPackage(name)
+      if (!locked) throw new Error(`package row of ${name} missing right after its insert`)
     }
+    const { pkg, maintainers } = locked
     const rev = revOf({ pkg })
     if (opts.rev !== undefined && opts.rev !== rev) throw revConflict()
-    const maintainers = created ? [writer] : await tx.getMaintainers(name)
     const w: WriteContext = {
       tx,
       name,

@@ -293,6 +293,19 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await store.readPackage(name))?.distTags, { latest: '1.0.0', next: '2.0.0-beta.1' })
     })
 
+    void test('insertVersionIfAbsent inserts a new version and leaves an existing one as it was', async () => {
+      const name = uniqueName('ifabsent')
+      await createPackage(store, name, [versionRow(name, '1.0.0')])
+      const before = await store.getVersion(name, '1.0.0')
+      await store.transaction(async (tx) => {
+        assert.equal(await tx.insertVersionIfAbsent({ ...versionRow(name, '1.0.0'), manifest: '{"other":true}' }), false)
+        assert.equal(await tx.insertVersionIfAbsent(versionRow(name, '1.1.0')), true)
+        await tx.bumpRev(name, tick())
+      })
+      assert.deepEqual(await store.getVersion(name, '1.0.0'), before)
+      assert.equal((await store.getVersion(name, '1.1.0'))?.version, '1.1.0')
+    })
+
     void test('maintainers: replaced as a set, sorted bytewise, with e-mails from users', async () => {
       const name = uniqueName('maint')
       const users = ['Zed', 'b_c', 'b-c', 'a'].map((u) => `${u}-${counter}`)
@@ -302,6 +315,14 @@ for (const backend of BACKENDS) {
         assert.deepEqual(await tx.getMaintainers(name), ['nobody'])
         await tx.setMaintainers(name, users)
         assert.deepEqual(await tx.getMaintainers(name), [...users].sort())
+        // lockPackage answers the row and the same sorted list in one query.
+        const locked = await tx.lockPackage(name)
+        assert.deepEqual(locked?.maintainers, [...users].sort())
+        assert.deepEqual(locked?.pkg, await tx.getPackage(name))
+        await tx.setMaintainers(name, [])
+        assert.deepEqual((await tx.lockPackage(name))?.maintainers, [])
+        assert.equal(await tx.lockPackage(`${name}-absent`), undefined)
+        await tx.setMaintainers(name, users)
         assert.equal(await tx.userExists(users[3] as string), true)
         assert.equal(await tx.userExists(users[0] as string), false)
         await tx.bumpRev(name, tick())
@@ -712,6 +733,28 @@ for (const backend of BACKENDS) {
             await Promise.all(nodes.map((n) => n.close()))
             await fresh.drop()
           }
+        })
+
+        void test('lockPackage locks the row as getPackage does', async () => {
+          const name = uniqueName('lock2')
+          await createPackage(store, name, [versionRow(name, '1.0.0')])
+          const gate = deferred()
+          const locked = deferred()
+          const first = store.transaction(async (tx) => {
+            await tx.lockPackage(name)
+            locked.resolve()
+            await gate.promise
+            return tx.bumpRev(name, tick())
+          })
+          await locked.promise
+          const second = store.transaction(async (tx) => (await tx.lockPackage(name))?.pkg.rev_seq)
+          try {
+            await waitUntilBlocked(client, second, 'the second lockPackage')
+          } finally {
+            gate.resolve()
+          }
+          assert.match(await first, /^2-/)
+          assert.equal(await second, 2)
         })
 
         void test('getPackage locks the row: a second writer waits and then sees the first one’s commit', async () => {

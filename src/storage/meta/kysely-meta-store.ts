@@ -263,7 +263,7 @@ export class KyselyMetaStore implements MetaStore {
 
   async transaction<T>(fn: (tx: PackageTx) => Promise<T>): Promise<T> {
     return this.db.transaction().execute(async (trx) => {
-      const tx = new KyselyMetaTx(trx, this.concurrentWriters)
+      const tx = new KyselyMetaTx(trx, this.concurrentWriters, this.dialect)
       const result = await fn(tx)
       await tx.flush()
       return result
@@ -808,15 +808,34 @@ class KyselyMetaTx implements PackageTx {
   /** The version this transaction tagged `latest`, per package (only when it set the tag). */
   private readonly taggedLatest = new Map<string, string>()
 
-  /** @param locking take row and change-feed locks (several connections write at once) */
+  /**
+   * @param locking take row and change-feed locks (several connections write at once)
+   * @param dialect for the one query whose SQL differs (`lockPackage`'s aggregate)
+   */
   constructor(
     private readonly trx: Transaction<Database>,
     private readonly locking: boolean,
+    private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
   ) {}
 
   getPackage(name: string): Promise<PackageRow | undefined> {
     const q = this.trx.selectFrom('packages').selectAll().where('name', '=', name)
     return (this.locking ? q.forUpdate() : q).executeTakeFirst()
+  }
+
+  async lockPackage(name: string): Promise<{ pkg: PackageRow; maintainers: string[] } | undefined> {
+    // The maintainers as one JSON array (PostgreSQL's json, which node-postgres parses; SQLite's
+    // text), sorted; `FOR UPDATE` locks the package row (the subquery's rows are not locked).
+    const list =
+      this.dialect === 'postgres'
+        ? sql<string[] | string>`(select coalesce(json_agg(m.user_name order by m.user_name), '[]'::json) from maintainers m where m.name = packages.name)`
+        : sql<string[] | string>`(select json_group_array(user_name) from (select m.user_name from maintainers m where m.name = packages.name order by m.user_name))`
+    const q = this.trx.selectFrom('packages').selectAll('packages').select(list.as('maintainer_list')).where('packages.name', '=', name)
+    const row = await (this.locking ? q.forUpdate() : q).executeTakeFirst()
+    if (!row) return undefined
+    const { maintainer_list, ...pkg } = row
+    const maintainers = typeof maintainer_list === 'string' ? (JSON.parse(maintainer_list) as string[]) : maintainer_list
+    return { pkg, maintainers }
   }
 
   async insertPackage(name: string, now: string): Promise<boolean> {
@@ -850,6 +869,13 @@ class KyselyMetaTx implements PackageTx {
   async insertVersion(row: VersionRow): Promise<void> {
     await this.trx.insertInto('versions').values(row).execute()
     this.wrote(row.name, row.version, row.unpublished === null ? row.manifest : undefined)
+  }
+
+  async insertVersionIfAbsent(row: VersionRow): Promise<boolean> {
+    const r = await this.trx.insertInto('versions').values(row).onConflict((oc) => oc.columns(['name', 'version']).doNothing()).executeTakeFirst()
+    if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false
+    this.wrote(row.name, row.version, row.unpublished === null ? row.manifest : undefined)
+    return true
   }
 
   async replaceVersion(row: VersionRow): Promise<void> {
