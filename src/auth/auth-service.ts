@@ -138,7 +138,8 @@ export class AuthService {
     const cred = authorization.slice(space + 1).trim()
     if (scheme === 'bearer') {
       const key = tokenKey(cred)
-      const row = await this.meta.getToken(key)
+      const found = await this.meta.getTokenAndUser(key)
+      const row = found?.token
       if (!row) {
         const p = await this.opts.external?.authenticate(cred, ip)
         if (p) return p
@@ -151,7 +152,7 @@ export class AuthService {
         const cidrs = JSON.parse(row.cidr_whitelist) as string[]
         if (cidrs.length > 0 && !ipAllowed(ip, cidrs)) throw unauthenticated(`This token may not be used from ${ip}.`, 'ipaddress')
       }
-      const user = await this.meta.getUser(row.user_name)
+      const user = found.user
       if (!user) throw unauthenticated('The user of this token no longer exists.', 'Bearer')
       this.used(key)
       const grant = row.grants ? (JSON.parse(row.grants) as TokenGrant) : undefined

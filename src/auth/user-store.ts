@@ -56,6 +56,11 @@ export interface UserStore extends AuditStore {
   insertUser(row: UserRecord, maxUsers?: number, audit?: AuditEntry): Promise<'inserted' | 'taken' | 'full'>
   updateUser(name: string, fields: Partial<Pick<UserRecord, 'email' | 'password_hash' | 'updated' | 'admin'>>): Promise<void>
   getToken(key: string): Promise<TokenRecord | undefined>
+  /**
+   * `getToken` and the `getUser` of its owner in one query (one round trip on PostgreSQL, made
+   * by every request that sends a token). `user` is undefined when the owner no longer exists.
+   */
+  getTokenAndUser(key: string): Promise<{ token: TokenRecord; user: UserRecord | undefined } | undefined>
   /** Inserts a token, and `audit` in the same transaction. */
   insertToken(row: TokenRecord, audit?: AuditEntry): Promise<void>
   /** A user's tokens in creation order. */

@@ -312,6 +312,20 @@ export class KyselyMetaStore implements MetaStore {
     return this.db.selectFrom('tokens').selectAll().where('key', '=', key).executeTakeFirst()
   }
 
+  async getTokenAndUser(key: string): Promise<{ token: TokenRow; user: UserRow | undefined } | undefined> {
+    const r = await this.db
+      .selectFrom('tokens')
+      .leftJoin('users', 'users.name', 'tokens.user_name')
+      .selectAll('tokens')
+      .select(['users.name as u_name', 'users.email as u_email', 'users.password_hash as u_password_hash', 'users.admin as u_admin', 'users.created as u_created', 'users.updated as u_updated'])
+      .where('tokens.key', '=', key)
+      .executeTakeFirst()
+    if (!r) return undefined
+    const { u_name, u_email, u_password_hash, u_admin, u_created, u_updated, ...token } = r
+    const user = u_name === null || u_email === null || u_password_hash === null || u_admin === null || u_created === null || u_updated === null ? undefined : { name: u_name, email: u_email, password_hash: u_password_hash, admin: u_admin, created: u_created, updated: u_updated }
+    return { token, user }
+  }
+
   async insertToken(row: TokenRow, audit?: AuditEntry): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('tokens').values(row).execute()
