@@ -299,8 +299,8 @@ export const ConfigSchema = z
             pool_size: z.number().int().min(2).optional(),
             /**
              * PostgreSQL: longest a node serves a cached packument after another node changed it, ms
-             * (each node re-reads a package's rows at most this often; rendered bytes are reused when
-             * `_rev` is unchanged). Ignored for SQLite (one node).
+             * (each node checks a package's `_rev` and maintainers at most this often, one query, and
+             * re-reads its rows only when they changed). Ignored for SQLite (one node).
              */
             max_staleness: z.number().int().min(1).default(1000),
           })

@@ -30,13 +30,26 @@ export interface RenderCacheOptions {
    * writes become visible within this bound.
    */
   stateTtlMs?: number
+  /** The clock `stateTtlMs` is measured by, ms (default `performance`); tests pass their own. */
+  clock?: { now(): number }
 }
 
 type Loader<T> = () => Promise<T | undefined>
 
+/**
+ * How a package state is (re)loaded: `load` reads it whole; `unchanged`, when given, tells
+ * whether an expired cached state (`null`: cached as not local) is still what the store holds,
+ * more cheaply than `load` (a `_rev` lookup), so that an expired state is kept rather than read
+ * again.
+ */
+interface StateLoad {
+  load: Loader<StoredPackument>
+  unchanged?: ((cached: StoredPackument | null) => Promise<boolean>) | undefined
+}
+
 /** The per-process packument cache. */
 export class RenderCache {
-  private readonly states: LRUCache<string, StateSlot, Loader<StoredPackument>>
+  private readonly states: LRUCache<string, StateSlot, StateLoad>
   private readonly bodies: LRUCache<string, RenderedBody, Loader<RenderedBody>>
   /**
    * Serialised manifests (the JSON the manifest route sends), keyed by (name, `_rev`, version, base
@@ -53,14 +66,19 @@ export class RenderCache {
 
   constructor(opts: RenderCacheOptions) {
     this.manifests = new LRUCache<string, Buffer>({ maxSize: opts.maxManifestBytes ?? 8 * 1024 * 1024, sizeCalculation: (b, key) => b.length + 2 * key.length + 128 })
-    this.states = new LRUCache<string, StateSlot, Loader<StoredPackument>>({
+    this.states = new LRUCache<string, StateSlot, StateLoad>({
       maxSize: opts.maxStateBytes,
       // An absent name costs its key (twice: the cache's map and its list) and the slot: counted so,
       // a flood of unknown names stays within maxStateBytes for real.
       sizeCalculation: (v, name) => (v.state === null ? 160 + 4 * name.length : stateBytes(v.state)),
-      ...(opts.stateTtlMs ? { ttl: opts.stateTtlMs, ttlAutopurge: false } : {}),
+      // An expired state stays in the cache (the fast path's `get` then misses it) so that the
+      // next `fetch` can revalidate it instead of reading it whole.
+      ...(opts.stateTtlMs ? { ttl: opts.stateTtlMs, ttlAutopurge: false, noDeleteOnStaleGet: true, ...(opts.clock ? { perf: opts.clock, ttlResolution: 0 } : {}) } : {}),
       ignoreFetchAbort: true,
-      fetchMethod: async (_name, _stale, { context }) => ({ state: (await context()) ?? null }),
+      fetchMethod: async (_name, stale, { context }) => {
+        if (stale && context.unchanged && (await context.unchanged(stale.state))) return stale
+        return { state: (await context.load()) ?? null }
+      },
     })
     this.bodies = new LRUCache<string, RenderedBody, Loader<RenderedBody>>({
       maxSize: opts.maxBodyBytes,
@@ -91,9 +109,13 @@ export class RenderCache {
     this.states.clear()
   }
 
-  /** The package state, loaded with `load` on a miss; `undefined` when not local. */
-  async state(name: string, load: Loader<StoredPackument>): Promise<StoredPackument | undefined> {
-    const slot = await this.states.fetch(name, { context: load })
+  /**
+   * The package state, loaded with `load` on a miss; `undefined` when not local. An expired one
+   * (`stateTtlMs`) is kept for another period when `unchanged` says the store still holds it,
+   * and read again with `load` otherwise.
+   */
+  async state(name: string, load: Loader<StoredPackument>, unchanged?: StateLoad['unchanged']): Promise<StoredPackument | undefined> {
+    const slot = await this.states.fetch(name, { context: { load, unchanged } })
     return slot?.state ?? undefined
   }
 

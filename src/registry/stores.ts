@@ -84,6 +84,12 @@ export interface PackageTx {
   setPackageAccess(name: string, visibility: PackageVisibility, mfa: PackageMfa): Promise<void>
 }
 
+/** `PackageStore.packageStamp`: `rev` as `_rev` (`<rev_seq>-<rev_hash>`), maintainers as in `StoredPackument`. */
+export interface PackageStamp {
+  rev: string
+  maintainers: Person[]
+}
+
 /** The package half of the metadata store. */
 export interface PackageStore {
   /**
@@ -101,6 +107,14 @@ export interface PackageStore {
    */
   readPackage(name: string, opts?: { readmes?: 'all' | 'latest' }): Promise<StoredPackument | undefined>
   getVersion(name: string, version: string): Promise<StoredVersion | undefined>
+  /**
+   * What a cached state of `name` depends on, in one query: its `_rev` (every write bumps it)
+   * and its maintainers as `readPackage` gives them (name and e-mail, sorted by name: an e-mail
+   * changes without a write of the package). `undefined` when never published. A cached state
+   * whose stamp is unchanged is the one `readPackage` would read (the render cache's
+   * revalidation on a shared store).
+   */
+  packageStamp(name: string): Promise<PackageStamp | undefined>
   /** Runs `fn` in one transaction: all of its writes commit, or none (a throw rolls back). */
   transaction<T>(fn: (tx: PackageTx) => Promise<T>): Promise<T>
   /** Names of the packages `user` starred, sorted. */

@@ -293,6 +293,32 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await store.readPackage(name))?.distTags, { latest: '1.0.0', next: '2.0.0-beta.1' })
     })
 
+    void test('packageStamp: the _rev and the maintainers readPackage gives, e-mail changes included', async () => {
+      const name = uniqueName('stamp')
+      assert.equal(await store.packageStamp(name), undefined)
+      const withMail = uniqueName('stamp-m')
+      await store.insertUser(userRow(withMail))
+      await createPackage(store, name, [versionRow(name, '1.0.0')], ['zz-no-account', withMail])
+      const stampOf = async (): Promise<unknown> => {
+        const s = await store.readPackage(name)
+        return s && { rev: `${s.pkg.rev_seq}-${s.pkg.rev_hash}`, maintainers: s.maintainers }
+      }
+      assert.deepEqual(await store.packageStamp(name), await stampOf())
+      // A maintainer's new e-mail changes the stamp without a write of the package.
+      const before = await store.packageStamp(name)
+      await store.updateUser(withMail, { email: `new-${withMail}@example.com`, updated: tick() })
+      const after = await store.packageStamp(name)
+      assert.equal(after?.rev, before?.rev)
+      assert.notDeepEqual(after?.maintainers, before?.maintainers)
+      assert.deepEqual(after, await stampOf())
+      await store.transaction(async (tx) => {
+        await tx.setDistTag(name, 'next', '1.0.0')
+        return tx.bumpRev(name, tick())
+      })
+      assert.notEqual((await store.packageStamp(name))?.rev, after?.rev)
+      assert.deepEqual(await store.packageStamp(name), await stampOf())
+    })
+
     void test('insertVersionIfAbsent inserts a new version and leaves an existing one as it was', async () => {
       const name = uniqueName('ifabsent')
       await createPackage(store, name, [versionRow(name, '1.0.0')])

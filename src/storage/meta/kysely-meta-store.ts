@@ -10,7 +10,7 @@ import type { MetaStore } from './meta-store.js'
 import { cachedTarballKeys } from '../../registry/blob-references.js'
 import type { AuditAction, AuditEntry, AuditQuery, AuditRecord } from '../../registry/audit-log.js'
 import { ACCESS_CHANGED, type AccessDirectorySnapshot, type OrgRole, type OrgTx, type PackageMfa, type PackageVisibility, type TeamPermission } from '../../registry/orgs.js'
-import type { PackageChange, PackageTx, SearchHit } from '../../registry/stores.js'
+import type { PackageChange, PackageStamp, PackageTx, SearchHit } from '../../registry/stores.js'
 import type { WebLoginRecord } from '../../auth/web-login.js'
 import type { Person, StoredPackument } from '../../registry/types.js'
 import * as m0001 from './migrations/0001-init.js'
@@ -255,6 +255,19 @@ export class KyselyMetaStore implements MetaStore {
       }
       return { ...state, readmes: 'latest' }
     })
+  }
+
+  async packageStamp(name: string): Promise<PackageStamp | undefined> {
+    // The maintainers as one JSON array of [name, email] pairs in readPackage's order (PostgreSQL's
+    // json, parsed by node-postgres; SQLite's text).
+    const list =
+      this.dialect === 'postgres'
+        ? sql<[string, string | null][] | string>`(select coalesce(json_agg(json_build_array(m.user_name, u.email) order by m.user_name), '[]'::json) from maintainers m left join users u on u.name = m.user_name where m.name = packages.name)`
+        : sql<[string, string | null][] | string>`(select json_group_array(json_array(user_name, email)) from (select m.user_name, u.email from maintainers m left join users u on u.name = m.user_name where m.name = packages.name order by m.user_name))`
+    const row = await this.db.selectFrom('packages').select(['rev_seq', 'rev_hash']).select(list.as('people')).where('packages.name', '=', name).executeTakeFirst()
+    if (!row) return undefined
+    const people = typeof row.people === 'string' ? (JSON.parse(row.people) as [string, string | null][]) : row.people
+    return { rev: `${row.rev_seq}-${row.rev_hash}`, maintainers: people.map(([n, email]) => (email ? { name: n, email } : { name: n })) }
   }
 
   async getVersion(name: string, version: string): Promise<VersionRow | undefined> {
