@@ -58,8 +58,15 @@ export class PostgresMetaStore extends KyselyMetaStore {
     const pool = new pg.Pool({ connectionString: opts.url, max: Math.max(2, opts.poolSize ?? 10) })
     // An idle client's error is emitted on the pool; unhandled, it would end the process.
     pool.on('error', (err) => opts.onPoolError?.(err))
-    // Ignored when refused (a server before PostgreSQL 11 has no `jit`): the session runs as before.
-    pool.on('connect', (client) => void client.query(POSTGRES_SESSION_SETTINGS).catch(() => undefined))
+    pool.on('connect', (client) => {
+      // A connection ended by the server while checked out (the database dropped or restarted
+      // under a query) emits `error` on its client, where the pool listens only while it is
+      // idle: unheard, it would end the process. Nothing to report here: the query in flight
+      // fails with the same error, and an idle client's reaches `onPoolError` through the pool.
+      client.on('error', () => undefined)
+      // Ignored when refused (a server before PostgreSQL 11 has no `jit`): the session runs as before.
+      void client.query(POSTGRES_SESSION_SETTINGS).catch(() => undefined)
+    })
     super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), {
       migrations: POSTGRES_MIGRATIONS,
       concurrentWriters: true,
