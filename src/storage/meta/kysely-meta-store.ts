@@ -69,22 +69,21 @@ async function appendChangesPostgres(
   names: readonly string[],
   audit: readonly AuditEntry[],
 ): Promise<void> {
-  const col = <T>(xs: readonly T[]): T[] => [...xs]
   const auditCte =
     audit.length === 0
       ? sql``
       : sql`, a as (insert into audit_log (at, actor, token, ip, action, package, details)
           select at, actor, token, ip, action, package, details
-          from unnest(${col(audit.map((e) => e.at))}::text[], ${col(audit.map((e) => e.actor))}::text[], ${col(audit.map((e) => e.token))}::text[],
-            ${col(audit.map((e) => e.ip))}::text[], ${col(audit.map((e) => e.action))}::text[], ${col(audit.map((e) => e.package))}::text[],
-            ${col(audit.map((e) => JSON.stringify(e.details)))}::text[]) with ordinality as u(at, actor, token, ip, action, package, details, ord)
+          from unnest(${audit.map((e) => e.at)}::text[], ${audit.map((e) => e.actor)}::text[], ${audit.map((e) => e.token)}::text[],
+            ${audit.map((e) => e.ip)}::text[], ${audit.map((e) => e.action)}::text[], ${audit.map((e) => e.package)}::text[],
+            ${audit.map((e) => JSON.stringify(e.details))}::text[]) with ordinality as u(at, actor, token, ip, action, package, details, ord)
           order by ord)`
   await sql`with l as materialized (select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})),
-      n as materialized (select count(pg_notify(${CHANGES_CHANNEL}, x)) from unnest(${col(names)}::text[]) as x)${auditCte}
+      n as materialized (select count(pg_notify(${CHANGES_CHANNEL}, x)) from unnest(${names}::text[]) as x)${auditCte}
     insert into changes (name, rev, deleted, created)
     select c.name, c.rev, c.deleted, c.created
-    from l, n, unnest(${col(changes.map((c) => c.name))}::text[], ${col(changes.map((c) => c.rev))}::text[], ${col(changes.map((c) => c.deleted))}::integer[],
-      ${col(changes.map((c) => c.created))}::text[]) with ordinality as c(name, rev, deleted, created, ord)
+    from l, n, unnest(${changes.map((c) => c.name)}::text[], ${changes.map((c) => c.rev)}::text[], ${changes.map((c) => c.deleted)}::integer[],
+      ${changes.map((c) => c.created)}::text[]) with ordinality as c(name, rev, deleted, created, ord)
     order by c.ord`.execute(trx)
 }
 
