@@ -14,17 +14,26 @@
  *   other: each install's wall time is recorded;
  * - a paced mix at PIER_BENCH_SOAK_RATE (default 40) requests/s: local packuments, manifests and
  *   tarballs, proxied packuments, 404s of unknown names, token checks (`GET /-/whoami` with a
- *   token), and every 100 requests a publish of a new local version and a dist-tag move; each
- *   request's latency is recorded.
+ *   token), and every 100 requests a publish and a dist-tag move; each request's latency and kind
+ *   are recorded. The publishes all go to `@soak/local-0` (the mix's request number is a multiple
+ *   of both 10 and 100). By default each takes a new version, so that package gains a version
+ *   per publish (about 720 over 30 minutes). With PIER_BENCH_SOAK_VERSIONS=K (K > 0) they cycle
+ *   through K version numbers (`1.1.0` … `1.1.<K-1>`) and B runs with
+ *   `settings.allow_previous_version: true`: once the cycle wraps, each publish replaces a
+ *   version, and the package stays at K + 1 versions. Latency that grows with the data then
+ *   stops growing; a leak does not.
  *
  * Figures (`soak.txt`; one `soak.<figure> <value> <unit>` line each, per-sample detail as `#`
  * lines): the minutes run, installs done, the first and last install, and the slopes over the run
  * after its first third (at most 2 minutes) is left out as warm-up, by least squares: install time
  * and the Pier's CPU during each install (ms per install: something that builds up per request
- * shows here first), RSS and heap (MiB per minute), the mix's p99 (ms per minute); the highest
- * event-loop delay p99 of any sample; and RSS, heap and p99 of the first and last sample kept.
+ * shows here first), RSS and heap (MiB per minute), the mix's p99 (ms per minute), and the p99 of
+ * its reads alone and of its writes (publishes, dist-tag moves) alone: the writes are 2 % of the
+ * mix, so they are most of its p99; the highest event-loop delay p99 of any sample; RSS, heap and
+ * p99 of the first and last sample kept; the versions of `@soak/local-0` at the end. Each
+ * sample's `#` line also gives the size of B's SQLite file and of its write-ahead log (bytes).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import { npm } from './install-duel.js'
@@ -53,7 +62,17 @@ interface Sample {
   eldMax: number
   handles: number
   caches: Record<string, { entries: number; bytes?: number; max: number }>
+  /** Size of B's SQLite file and of its write-ahead log when the sample arrived, bytes (0: none). */
+  dbBytes: number
+  walBytes: number
 }
+
+/** The mix's request kinds; `publish` and `tag` are its writes. */
+type MixKind = 'publish' | 'tag' | 'packument' | 'manifest' | 'tarball' | 'proxied' | 'notfound' | 'whoami'
+const WRITES: ReadonlySet<MixKind> = new Set(['publish', 'tag'])
+
+/** Size of `file` in bytes, 0 when it does not exist. */
+const sizeOf = (file: string): number => statSync(file, { throwIfNoEntry: false })?.size ?? 0
 
 const UP_PACKAGES = 60
 const LOCAL_PACKAGES = 10
@@ -107,15 +126,15 @@ async function token(agent: Agent, base: string): Promise<string> {
   return t
 }
 
-/** Publishes `name@version` (with `deps`) to `base`; throws unless 201. */
-async function publish(agent: Agent, base: string, tok: string, name: string, version: string, deps: Record<string, string> = {}): Promise<number> {
+/** Publishes `name@version` (with `deps`) to `base`; throws unless 201 (or 200 with `replace`: a version replaced, `settings.allow_previous_version`). */
+async function publish(agent: Agent, base: string, tok: string, name: string, version: string, deps: Record<string, string> = {}, replace = false): Promise<number> {
   const body = publishBodyFor({ name, version, description: `soak ${name}`, main: 'index.js', license: 'MIT', dependencies: deps })
   const r = await call(agent, new URL(name.replace('/', '%2f'), base).href, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
     body: JSON.stringify(body),
   })
-  if (r.status !== 201) throw new Error(`publish ${name}@${version}: HTTP ${r.status} ${r.text.slice(0, 300)}`)
+  if (r.status !== 201 && !(replace && r.status === 200)) throw new Error(`publish ${name}@${version}: HTTP ${r.status} ${r.text.slice(0, 300)}`)
   return r.ms
 }
 
@@ -124,6 +143,8 @@ export async function modeSoak(run: SoakRun): Promise<string> {
   const minutes = num('PIER_BENCH_SOAK_MINUTES', 30)
   const sampleS = num('PIER_BENCH_SOAK_SAMPLE_S', 60)
   const rate = num('PIER_BENCH_SOAK_RATE', 40)
+  /** Version numbers the publishes cycle through (0: a new one each time). */
+  const versions = num('PIER_BENCH_SOAK_VERSIONS', 0)
   const agent = new Agent({ keepAlive: true, maxSockets: 8 })
   const dirA = join(run.tmp, 'soak-upstream')
   const dirB = join(run.tmp, 'soak-pier')
@@ -150,13 +171,15 @@ export async function modeSoak(run: SoakRun): Promise<string> {
         uplinks: { up: { url: a.url, maxage: env.PIER_BENCH_SOAK_MAXAGE ?? '2m' } },
         packages: { '@soak/*': { access: '$all', publish: '$authenticated' }, '**': { access: '$all', publish: '$authenticated', proxy: 'up' } },
         storage: { local: { path: join(dirB, 'data') } },
+        ...(versions > 0 ? { settings: { allow_previous_version: true } } : {}),
       }),
     )
     const env0 = Object.fromEntries(Object.entries(env).filter(([k]) => !/^pier_/i.test(k)))
     b = await startService(process.execPath, [join(ROOT, 'dist/bench/soak-pier.js'), configFile, String(sampleS * 1000)], join(run.results, 'soak.log'), /pier listening on (http:\/\/\S+)/, (u) => `${u.replace('localhost', '127.0.0.1')}/`, env0)
     run.undo.push(b.stop)
     const base = b.url
-    run.log(`soak: pier under test (pid ${b.pid}) at ${base}, ${minutes} min, samples every ${sampleS} s, mix at ${rate} req/s`)
+    run.log(`soak: pier under test (pid ${b.pid}) at ${base}, ${minutes} min, samples every ${sampleS} s, mix at ${rate} req/s, ${versions > 0 ? `publishes cycling through ${versions} versions` : 'a new version per publish'}`)
+    const dbFile = join(dirB, 'data', 'pier.sqlite')
     const samples: Sample[] = []
     let t0 = performance.now()
     let pendingLine = ''
@@ -166,7 +189,7 @@ export async function modeSoak(run: SoakRun): Promise<string> {
       pendingLine = lines.pop() ?? ''
       for (const l of lines) {
         if (!l.startsWith('soak-sample ')) continue
-        samples.push({ at: (performance.now() - t0) / 1000, ...(JSON.parse(l.slice('soak-sample '.length)) as Omit<Sample, 'at'>) })
+        samples.push({ at: (performance.now() - t0) / 1000, dbBytes: sizeOf(dbFile), walBytes: sizeOf(`${dbFile}-wal`), ...(JSON.parse(l.slice('soak-sample '.length)) as Omit<Sample, 'at' | 'dbBytes' | 'walBytes'>) })
       }
     })
     const tok = await token(agent, base)
@@ -202,7 +225,7 @@ export async function modeSoak(run: SoakRun): Promise<string> {
     t0 = performance.now()
     const deadline = t0 + minutes * 60_000
     const installs: [number, number][] = []
-    const latencies: [number, number][] = []
+    const latencies: [number, number, MixKind][] = []
     let errors = 0
     const installLoop = async (): Promise<void> => {
       while (performance.now() < deadline) installs.push([(performance.now() - t0) / 1000, await install()])
@@ -216,9 +239,10 @@ export async function modeSoak(run: SoakRun): Promise<string> {
         const local = localNames[i % LOCAL_PACKAGES] ?? '@soak/local-0'
         const esc = local.replace('/', '%2f')
         let r: { status: number; ms: number }
-        const kind = i % 100 === 0 ? 'publish' : i % 100 === 50 ? 'tag' : (['packument', 'manifest', 'tarball', 'proxied', 'notfound', 'whoami'] as const)[i % 6]
+        const kind: MixKind = i % 100 === 0 ? 'publish' : i % 100 === 50 ? 'tag' : ((['packument', 'manifest', 'tarball', 'proxied', 'notfound', 'whoami'] as const)[i % 6] ?? 'whoami')
         if (kind === 'publish') {
-          r = { status: 201, ms: await publish(agent, base, tok, local, `1.1.${localVersion++}`) }
+          const n = localVersion++
+          r = { status: 201, ms: await publish(agent, base, tok, local, `1.1.${versions > 0 ? n % versions : n}`, {}, versions > 0 && n >= versions) }
         } else if (kind === 'tag') {
           r = await call(agent, new URL(`-/package/${esc}/dist-tags/beta`, base).href, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify('1.0.0') })
         } else if (kind === 'packument') r = await call(agent, new URL(esc, base).href, { headers: abbrev })
@@ -229,7 +253,7 @@ export async function modeSoak(run: SoakRun): Promise<string> {
         else r = await call(agent, new URL('-/whoami', base).href, { headers: auth })
         const expected = kind === 'notfound' ? 404 : kind === 'publish' ? 201 : 200
         if (kind === 'tag' ? r.status < 200 || r.status > 299 : r.status !== expected) errors++
-        latencies.push([(performance.now() - t0) / 1000, r.ms])
+        latencies.push([(performance.now() - t0) / 1000, r.ms, kind])
         // Pacing (rate control, not synchronisation): the next request's slot.
         const wait = t0 + ((i + 1) * 1000) / rate - performance.now()
         if (wait > 0) await new Promise((res) => setTimeout(res, wait))
@@ -240,13 +264,22 @@ export async function modeSoak(run: SoakRun): Promise<string> {
     const kept = samples.filter((s) => s.at <= minutes * 60 + sampleS)
     const warm = Math.min(120, (minutes * 60) / 3)
     const after = kept.filter((s) => s.at >= warm)
-    const p99Of = (from: number, to: number): number => pct(latencies.filter(([t]) => t >= from && t < to).map(([, x]) => x), 99)
-    const lines: string[] = [`# soak: ${minutes} min, samples every ${sampleS} s, mix ${rate} req/s, uplink maxage ${env.PIER_BENCH_SOAK_MAXAGE ?? '2m'}; first ${warm} s left out of the slopes`]
+    /** p99 of the mix's requests in [from, to) s, of the reads or writes only when `only` says so. */
+    const p99Of = (from: number, to: number, only?: 'reads' | 'writes'): number =>
+      pct(
+        latencies.filter(([t, , k]) => t >= from && t < to && (only === undefined || WRITES.has(k) === (only === 'writes'))).map(([, x]) => x),
+        99,
+      )
+    const localVersions = Object.keys((JSON.parse((await call(agent, new URL(localNames[0]?.replace('/', '%2f') ?? '', base).href)).text || '{}') as { versions?: object }).versions ?? {}).length
+    const lines: string[] = [
+      `# soak: ${minutes} min, samples every ${sampleS} s, mix ${rate} req/s, uplink maxage ${env.PIER_BENCH_SOAK_MAXAGE ?? '2m'}, ${versions > 0 ? `publishes cycling through ${versions} versions` : 'a new version per publish'}; first ${warm} s left out of the slopes`,
+    ]
     for (const s of kept) {
       const sizes = Object.entries(s.caches)
         .map(([k, c]) => `${k}=${c.entries}${c.bytes !== undefined ? `/${Math.round(c.bytes / 1024)}KiB` : ''}`)
         .join(' ')
-      lines.push(`# t=${Math.round(s.at)}s rss=${(s.rss / MiB).toFixed(1)}MiB heap=${(s.heapUsed / MiB).toFixed(1)}MiB eld_p99=${s.eldP99.toFixed(1)}ms handles=${s.handles} p99=${p99Of(s.at - sampleS, s.at).toFixed(2)}ms ${sizes}`)
+      const p99s = `p99=${p99Of(s.at - sampleS, s.at).toFixed(2)}ms reads_p99=${p99Of(s.at - sampleS, s.at, 'reads').toFixed(2)}ms writes_p99=${p99Of(s.at - sampleS, s.at, 'writes').toFixed(2)}ms`
+      lines.push(`# t=${Math.round(s.at)}s rss=${(s.rss / MiB).toFixed(1)}MiB heap=${(s.heapUsed / MiB).toFixed(1)}MiB eld_p99=${s.eldP99.toFixed(1)}ms handles=${s.handles} ${p99s} db=${s.dbBytes} wal=${s.walBytes} ${sizes}`)
     }
     lines.push(`# installs (s since start: wall s/server CPU ms): ${installs.map(([t, s], i) => `${Math.round(t)}:${s.toFixed(2)}/${installCpu[i] ?? NaN}`).join(' ')}`)
     const installsAfter = installs.filter(([t]) => t >= warm)
@@ -272,6 +305,13 @@ export async function modeSoak(run: SoakRun): Promise<string> {
     fig('p99_first', first ? p99Of(first.at - sampleS, first.at) : NaN, 'ms')
     fig('p99_last', last ? p99Of(last.at - sampleS, last.at) : NaN, 'ms')
     fig('p99_slope', slope(after.map((s) => [s.at / 60, p99Of(s.at - sampleS, s.at)])), 'ms/min', 3)
+    fig('reads_p99_first', first ? p99Of(first.at - sampleS, first.at, 'reads') : NaN, 'ms')
+    fig('reads_p99_last', last ? p99Of(last.at - sampleS, last.at, 'reads') : NaN, 'ms')
+    fig('reads_p99_slope', slope(after.map((s) => [s.at / 60, p99Of(s.at - sampleS, s.at, 'reads')])), 'ms/min', 3)
+    fig('writes_p99_first', first ? p99Of(first.at - sampleS, first.at, 'writes') : NaN, 'ms')
+    fig('writes_p99_last', last ? p99Of(last.at - sampleS, last.at, 'writes') : NaN, 'ms')
+    fig('writes_p99_slope', slope(after.map((s) => [s.at / 60, p99Of(s.at - sampleS, s.at, 'writes')])), 'ms/min', 3)
+    fig('local_versions', localVersions, 'versions', 0)
     fig('requests', latencies.length, 'requests', 0)
     fig('unexpected_answers', errors, 'requests', 0)
     const file = join(run.results, 'soak.txt')
