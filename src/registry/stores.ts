@@ -72,7 +72,10 @@ export interface PackageTx {
   userExists(name: string): Promise<boolean>
   /**
    * Bumps the package's revision and `modified`; the transaction appends its change-feed row and
-   * refreshes its search row when it commits (and on PostgreSQL notifies the other nodes).
+   * refreshes its search row when it commits (and on PostgreSQL notifies the other nodes). On
+   * PostgreSQL, when this transaction has locked the row (`getPackage`, `lockPackage`), the row
+   * itself is written at commit too, in the same statement as the change-feed row; until then
+   * this transaction's `getPackage` and `lockPackage` show it bumped.
    * @returns the new `_rev` (`<seq>-<hex>`).
    */
   bumpRev(name: string, now: string, deleted?: boolean): Promise<string>

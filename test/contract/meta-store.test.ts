@@ -483,6 +483,49 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await store.changesSince(changes[2]?.seq ?? 0, 100), [])
     })
 
+    void test('bumpRev after lockPackage: later reads in the transaction see the bump, the row holds the last at commit', async () => {
+      const name = uniqueName('revlock')
+      const since = await lastSeq(store)
+      const r1 = await createPackage(store, name, [versionRow(name, '1.0.0')])
+      const m1 = tick()
+      const m2 = tick()
+      const seen = await store.transaction(async (tx) => {
+        const before = await tx.lockPackage(name)
+        const r2 = await tx.bumpRev(name, m1)
+        const locked = await tx.lockPackage(name)
+        const got = await tx.getPackage(name)
+        const r3 = await tx.bumpRev(name, m2)
+        return { before: before?.pkg.rev_seq, r2, locked: locked?.pkg, got, r3, after: await tx.getPackage(name) }
+      })
+      assert.equal(seen.before, 1)
+      assert.match(seen.r2, /^2-[0-9a-f]{16}$/)
+      assert.match(seen.r3, /^3-[0-9a-f]{16}$/)
+      assert.equal(`${seen.locked?.rev_seq}-${seen.locked?.rev_hash}`, seen.r2)
+      assert.equal(seen.locked?.modified, m1)
+      assert.deepEqual(seen.got, seen.locked)
+      assert.equal(`${seen.after?.rev_seq}-${seen.after?.rev_hash}`, seen.r3)
+      const pkg = await store.transaction((tx) => tx.getPackage(name))
+      assert.equal(`${pkg?.rev_seq}-${pkg?.rev_hash}`, seen.r3)
+      assert.equal(pkg?.modified, m2)
+      assert.equal((await store.packageStamp(name))?.rev, seen.r3)
+      assert.deepEqual(
+        (await store.changesSince(since, 100)).filter((c) => c.name === name).map((c) => c.rev),
+        [r1, seen.r2, seen.r3],
+      )
+      // A transaction that fails after a bump leaves the row as it was.
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.lockPackage(name)
+          await tx.bumpRev(name, tick())
+          throw new Error('abandoned')
+        }),
+        /abandoned/,
+      )
+      const still = await store.transaction((tx) => tx.getPackage(name))
+      assert.equal(`${still?.rev_seq}-${still?.rev_hash}`, seen.r3)
+      assert.equal((await store.changesSince(since, 100)).filter((c) => c.name === name).length, 3)
+    })
+
     void test('search: name, description and keywords of latest, any case; unpublished excluded; paging', async () => {
       const w = `zq${randomBytes(4).toString('hex')}`
       const id = counter++

@@ -56,19 +56,47 @@ async function refreshSearchRow(trx: Transaction<Database>, name: string, known?
     .execute()
 }
 
+/** A package row's `_rev` after this transaction's bumps (`KyselyMetaTx.bumpRev` on PostgreSQL). */
+interface PendingRev {
+  rev_seq: number
+  rev_hash: string
+  modified: string
+}
+
 /**
- * PostgreSQL's end of a package transaction (`KyselyMetaTx.flush`) in one statement: takes the
- * change-feed lock (`CHANGES_LOCK_KEY`), NOTIFYs each of `names` on `CHANGES_CHANNEL`, inserts
- * the audit entries and the change-feed rows, each in the order given. The lock is a CTE the
- * insert's rows are joined with, so it is held before any `seq` is drawn; the rows come from
- * `unnest … with ordinality`, ordered, so `seq` follows `changes`' order.
+ * PostgreSQL's end of a package transaction (`KyselyMetaTx.flush`) in one statement: writes the
+ * package rows' `_rev` bumps (`revs`) and the search rows (`search`, rewritten only where the
+ * text changed), takes the change-feed lock (`CHANGES_LOCK_KEY`), NOTIFYs each of `names` on
+ * `CHANGES_CHANNEL`, inserts the audit entries and the change-feed rows, each in the order given.
+ * The lock is a CTE the insert's rows are joined with, so it is held before any `seq` is drawn;
+ * the rows come from `unnest … with ordinality`, ordered, so `seq` follows `changes`' order.
+ * Each data-modifying CTE runs once, to completion, whether or not the insert reads it
+ * (PostgreSQL §7.8.4); they write different tables, one row per key (names are unique in
+ * `revs` and in `search`), so the shared snapshot changes nothing.
  */
 async function appendChangesPostgres(
   trx: Transaction<Database>,
   changes: readonly { name: string; rev: string; deleted: number; created: string }[],
   names: readonly string[],
   audit: readonly AuditEntry[],
+  revs: ReadonlyMap<string, PendingRev> = new Map(),
+  search: ReadonlyMap<string, string> = new Map(),
 ): Promise<void> {
+  const r = [...revs]
+  const revCte =
+    r.length === 0
+      ? sql``
+      : sql`, r as (update packages p set rev_seq = u.rev_seq, rev_hash = u.rev_hash, modified = u.modified
+          from unnest(${r.map(([n]) => n)}::text[], ${r.map(([, v]) => v.rev_seq)}::integer[], ${r.map(([, v]) => v.rev_hash)}::text[],
+            ${r.map(([, v]) => v.modified)}::text[]) as u(name, rev_seq, rev_hash, modified)
+          where p.name = u.name)`
+  const t = [...search]
+  const searchCte =
+    t.length === 0
+      ? sql``
+      : sql`, s as (insert into search_index (name, text)
+          select u.name, u.text from unnest(${t.map(([n]) => n)}::text[], ${t.map(([, x]) => x)}::text[]) as u(name, text)
+          on conflict (name) do update set text = excluded.text where search_index.text <> excluded.text)`
   const auditCte =
     audit.length === 0
       ? sql``
@@ -79,7 +107,7 @@ async function appendChangesPostgres(
             ${audit.map((e) => JSON.stringify(e.details))}::text[]) with ordinality as u(at, actor, token, ip, action, package, details, ord)
           order by ord)`
   await sql`with l as materialized (select pg_advisory_xact_lock(${sql.lit(CHANGES_LOCK_KEY)})),
-      n as materialized (select count(pg_notify(${CHANGES_CHANNEL}, x)) from unnest(${names}::text[]) as x)${auditCte}
+      n as materialized (select count(pg_notify(${CHANGES_CHANNEL}, x)) from unnest(${names}::text[]) as x)${revCte}${searchCte}${auditCte}
     insert into changes (name, rev, deleted, created)
     select c.name, c.rev, c.deleted, c.created
     from l, n, unnest(${changes.map((c) => c.name)}::text[], ${changes.map((c) => c.rev)}::text[], ${changes.map((c) => c.deleted)}::integer[],
@@ -833,6 +861,13 @@ class KyselyMetaTx implements PackageTx {
   private readonly writtenManifests = new Map<string, string>()
   /** The version this transaction tagged `latest`, per package (only when it set the tag). */
   private readonly taggedLatest = new Map<string, string>()
+  /**
+   * PostgreSQL: `rev_seq` of each package row this transaction locked, as its bumps leave it, so
+   * that `bumpRev` knows the next one without a round trip (nobody else can change a locked row).
+   */
+  private readonly lockedSeq = new Map<string, number>()
+  /** PostgreSQL: the `_rev` bumps not yet written, by package; `flush` writes them. */
+  private readonly pendingRevs = new Map<string, PendingRev>()
 
   /**
    * @param locking take row and change-feed locks (several connections write at once)
@@ -844,9 +879,21 @@ class KyselyMetaTx implements PackageTx {
     private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
   ) {}
 
-  getPackage(name: string): Promise<PackageRow | undefined> {
+  async getPackage(name: string): Promise<PackageRow | undefined> {
     const q = this.trx.selectFrom('packages').selectAll().where('name', '=', name)
-    return (this.locking ? q.forUpdate() : q).executeTakeFirst()
+    const row = await (this.locking ? q.forUpdate() : q).executeTakeFirst()
+    return row && this.locked(row)
+  }
+
+  /**
+   * A package row read in this transaction with its `_rev` bumps not yet written applied, and
+   * (PostgreSQL, where the read locked it) its `rev_seq` remembered for the next `bumpRev`.
+   */
+  private locked<R extends PackageRow>(row: R): R {
+    const pending = this.pendingRevs.get(row.name)
+    const out = pending ? { ...row, ...pending } : row
+    if (this.locking) this.lockedSeq.set(row.name, out.rev_seq)
+    return out
   }
 
   async lockPackage(name: string): Promise<{ pkg: PackageRow; maintainers: string[] } | undefined> {
@@ -859,7 +906,8 @@ class KyselyMetaTx implements PackageTx {
     const q = this.trx.selectFrom('packages').selectAll('packages').select(list.as('maintainer_list')).where('packages.name', '=', name)
     const row = await (this.locking ? q.forUpdate() : q).executeTakeFirst()
     if (!row) return undefined
-    const { maintainer_list, ...pkg } = row
+    const { maintainer_list, ...read } = row
+    const pkg = this.locked(read)
     const maintainers = typeof maintainer_list === 'string' ? (JSON.parse(maintainer_list) as string[]) : maintainer_list
     return { pkg, maintainers }
   }
@@ -970,6 +1018,15 @@ class KyselyMetaTx implements PackageTx {
 
   async bumpRev(name: string, now: string, deleted = false): Promise<string> {
     const hash = randomBytes(8).toString('hex')
+    const seq = this.lockedSeq.get(name)
+    if (seq !== undefined) {
+      // PostgreSQL, row locked by this transaction: the row is written by `flush`, in its one statement.
+      this.lockedSeq.set(name, seq + 1)
+      this.pendingRevs.set(name, { rev_seq: seq + 1, rev_hash: hash, modified: now })
+      const rev = `${seq + 1}-${hash}`
+      this.pendingChanges.push({ name, rev, deleted: deleted ? 1 : 0, created: now })
+      return rev
+    }
     const row = await this.trx
       .updateTable('packages')
       .set((eb) => ({ rev_seq: eb('rev_seq', '+', 1), rev_hash: hash, modified: now }))
@@ -999,13 +1056,19 @@ class KyselyMetaTx implements PackageTx {
     const audit = this.pendingAudit
     this.pendingChanges = []
     this.pendingAudit = []
+    const revs = new Map(this.pendingRevs)
+    this.pendingRevs.clear()
     const names = [...new Set(changes.map((c) => c.name))]
+    // Search rows whose text is known here go into PostgreSQL's one statement; the others are read.
+    const search = new Map<string, string>()
     for (const name of names) {
       const latest = this.taggedLatest.get(name)
-      await refreshSearchRow(this.trx, name, latest === undefined ? undefined : this.writtenManifests.get(`${name}\0${latest}`))
+      const known = latest === undefined ? undefined : this.writtenManifests.get(`${name}\0${latest}`)
+      if (this.locking && changes.length > 0 && known !== undefined) search.set(name, searchText(name, known))
+      else await refreshSearchRow(this.trx, name, known)
     }
     if (this.locking && changes.length > 0) {
-      await appendChangesPostgres(this.trx, changes, names, audit)
+      await appendChangesPostgres(this.trx, changes, names, audit, revs, search)
       return
     }
     for (const e of audit) await insertAudit(this.trx, e)
