@@ -215,6 +215,45 @@ for (const backend of BACKENDS) {
       assert.equal(fallback?.readmes, undefined)
     })
 
+    void test('readPackage: the whole state, each part in its order (versions by publish time then version, dist-tags, maintainers with their e-mails, stars)', async () => {
+      const name = uniqueName('whole')
+      const at = tick()
+      // Inserted out of order: two at one instant (then ordered by version), one later and unpublished.
+      const later = versionRow(name, '0.9.0', { published: tick(), unpublished: tick() })
+      const two = versionRow(name, '2.0.0', { published: at, readme: null, readme_filename: null, size: 99 })
+      const beta = versionRow(name, '1.0.0-beta', { published: at })
+      // Letters only, so the database's collation and JavaScript agree on the order.
+      const suffix = randomBytes(4).toString('hex').replace(/[0-9]/g, 'x')
+      const [withUser, withoutUser] = [`a${suffix}`, `b${suffix}`]
+      await store.insertUser(userRow(withUser))
+      await createPackage(store, name, [later, two, beta], [withoutUser, withUser])
+      await store.transaction(async (tx) => {
+        await tx.setDistTag(name, 'next', '2.0.0')
+        await tx.setDistTag(name, 'beta', '1.0.0-beta')
+        await tx.setStar(name, `z${suffix}`, true)
+        await tx.setStar(name, `c${suffix}`, true)
+        return tx.bumpRev(name, tick())
+      })
+      const pkg = await store.transaction((tx) => tx.getPackage(name))
+      assert.equal(pkg?.rev_seq, 2)
+      assert.deepEqual(await store.readPackage(name), {
+        pkg,
+        versions: [beta, two, later],
+        distTags: { beta: '1.0.0-beta', latest: '1.0.0-beta', next: '2.0.0' },
+        maintainers: [{ name: withUser, email: `${withUser}@example.com` }, { name: withoutUser }],
+        stars: [`c${suffix}`, `z${suffix}`],
+      })
+      const latest = await store.readPackage(name, { readmes: 'latest' })
+      assert.deepEqual(
+        latest?.versions.map((v) => [v.version, v.readme]),
+        [
+          ['1.0.0-beta', beta.readme],
+          ['2.0.0', null],
+          ['0.9.0', null],
+        ],
+      )
+    })
+
     void test('a transaction that throws leaves nothing behind', async () => {
       const name = uniqueName('rollback')
       const seq = await lastSeq(store)

@@ -56,6 +56,17 @@ async function refreshSearchRow(trx: Transaction<Database>, name: string, known?
     .execute()
 }
 
+/** The first row's JSON of `readPackagePostgres`: the package row and what hangs off it, in `readPackage`'s orders. */
+interface PostgresPackageMeta {
+  pkg: PackageRow
+  /** `[tag, version]`, by tag. */
+  tags: [string, string][]
+  /** `[user name, e-mail or null]`, by user name. */
+  maintainers: [string, string | null][]
+  /** User names, sorted. */
+  stars: string[]
+}
+
 /** A package row's `_rev` after this transaction's bumps (`KyselyMetaTx.bumpRev` on PostgreSQL). */
 interface PendingRev {
   rev_seq: number
@@ -243,6 +254,62 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async readPackage(name: string, opts: { readmes?: 'all' | 'latest' } = {}): Promise<StoredPackument | undefined> {
+    // PostgreSQL: one statement (one round trip, one snapshot) instead of seven.
+    return this.dialect === 'postgres' ? this.readPackagePostgres(name, opts) : this.readPackageInTransaction(name, opts)
+  }
+
+  /**
+   * `readPackage` on PostgreSQL in one statement, where the transaction below takes seven round
+   * trips (begin, the package row, its versions, dist-tags, maintainers and stars, commit): a
+   * cold packument GET waits on each. One statement reads one snapshot (PostgreSQL §13.2.1), so
+   * it is as consistent as the transaction. The first row carries the package row, dist-tags,
+   * maintainers and stars as one JSON value (every column is text or integer, so JSON keeps their
+   * types); the version rows follow as rows, decoded as the transaction's query decodes them
+   * (their manifests are not escaped into JSON and parsed back). The rare `readmes: 'latest'`
+   * case whose `latest` names no live version needs every readme: the transaction reads it.
+   */
+  private async readPackagePostgres(name: string, opts: { readmes?: 'all' | 'latest' }): Promise<StoredPackument | undefined> {
+    const onlyLatest = opts.readmes === 'latest'
+    const readme = onlyLatest
+      ? sql`case when v.version = (select t.version from dist_tags t where t.name = v.name and t.tag = 'latest') then v.readme end`
+      : sql`v.readme`
+    const { rows } = await sql<VersionRow & { k: number; meta: PostgresPackageMeta | null }>`
+      select 0 as k,
+        json_build_object(
+          'pkg', row_to_json(p),
+          'tags', (select coalesce(json_agg(json_build_array(t.tag, t.version) order by t.tag), '[]'::json) from dist_tags t where t.name = p.name),
+          'maintainers', (select coalesce(json_agg(json_build_array(m.user_name, u.email) order by m.user_name), '[]'::json)
+            from maintainers m left join users u on u.name = m.user_name where m.name = p.name),
+          'stars', (select coalesce(json_agg(s.user_name order by s.user_name), '[]'::json) from stars s where s.name = p.name)
+        ) as meta,
+        null::text as name, null::text as version, null::text as manifest, null::text as readme, null::text as readme_filename,
+        null::text as integrity, null::text as shasum, null::text as tarball_key, null::integer as size, null::text as published,
+        null::text as unpublished
+      from packages p where p.name = ${name}
+      union all
+      select 1, null, v.name, v.version, v.manifest, ${readme}, v.readme_filename, v.integrity, v.shasum, v.tarball_key, v.size,
+        v.published, v.unpublished
+      from versions v where v.name = ${name}
+      order by k, published, version`.execute(this.db)
+    const first = rows[0]
+    if (!first?.meta) return undefined
+    const { pkg, tags, maintainers: people, stars } = first.meta
+    const versions: VersionRow[] = []
+    for (let i = 1; i < rows.length; i++) {
+      const { k: _k, meta: _meta, ...v } = rows[i] as VersionRow & { k: number; meta: null }
+      versions.push(v)
+    }
+    const distTags: Record<string, string> = {}
+    for (const [tag, version] of tags) distTags[tag] = version
+    const maintainers: Person[] = people.map(([n, email]) => (email ? { name: n, email } : { name: n }))
+    const state: StoredPackument = { pkg, versions, distTags, maintainers, stars }
+    if (!onlyLatest) return state
+    if (!versions.some((v) => v.version === distTags.latest && v.unpublished === null)) return this.readPackageInTransaction(name, opts)
+    return { ...state, readmes: 'latest' }
+  }
+
+  /** `readPackage` as one transaction of several reads (SQLite, where a read costs no round trip). */
+  private async readPackageInTransaction(name: string, opts: { readmes?: 'all' | 'latest' }): Promise<StoredPackument | undefined> {
     const onlyLatest = opts.readmes === 'latest'
     // One transaction so the snapshot is consistent (a publish cannot land between the reads).
     return this.snapshot().execute(async (trx) => {
