@@ -8,7 +8,7 @@
 import { Kysely, PostgresDialect, sql, type Migration } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.js'
-import { CHANGES_CHANNEL, KyselyMetaStore } from './kysely-meta-store.js'
+import { CHANGES_CHANNEL, KyselyMetaStore, PREPARED_MARK } from './kysely-meta-store.js'
 import * as m0001 from './migrations/postgres/0001-init.js'
 import * as m0002 from './migrations/0002-uplink-cache.js'
 import * as m0003 from './migrations/0003-accounts.js'
@@ -49,6 +49,36 @@ export interface PostgresMetaStoreOptions {
   onPoolError?: (err: Error) => void
 }
 
+/** Most statement texts kept as named prepared statements (each text is fixed; a bound against a leak). */
+export const MAX_PREPARED_TEXTS = 64
+
+/** Statement name by text, shared by every connection of the process (each parses a name once). */
+const preparedNames = new Map<string, string>()
+
+/**
+ * Makes `client` send each statement whose text ends with `PREPARED_MARK` (kysely-meta-store.ts)
+ * as a named prepared statement: node-postgres then parses it once per connection and later
+ * sends only Bind/Execute (its `query({ name, text, values })`), so PostgreSQL plans it once
+ * per connection instead of at every execution. Kysely calls `client.query(text, values)`;
+ * other calls (a cursor, a config object, a callback) pass through untouched. Beyond
+ * MAX_PREPARED_TEXTS distinct texts, a marked statement runs unnamed, as before.
+ */
+export function preparedStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown
+  ;(client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const [text, values] = args
+    if (args.length <= 2 && typeof text === 'string' && text.endsWith(PREPARED_MARK)) {
+      let name = preparedNames.get(text)
+      if (name === undefined && preparedNames.size < MAX_PREPARED_TEXTS) {
+        name = `pier_${preparedNames.size}`
+        preparedNames.set(text, name)
+      }
+      if (name !== undefined) return query({ name, text, values })
+    }
+    return query(...args)
+  }
+}
+
 /** MetaStore on PostgreSQL; any number of Pier nodes may share one database. */
 export class PostgresMetaStore extends KyselyMetaStore {
   private readonly url: string
@@ -64,6 +94,7 @@ export class PostgresMetaStore extends KyselyMetaStore {
       // idle: unheard, it would end the process. Nothing to report here: the query in flight
       // fails with the same error, and an idle client's reaches `onPoolError` through the pool.
       client.on('error', () => undefined)
+      preparedStatements(client)
       // Ignored when refused (a server before PostgreSQL 11 has no `jit`): the session runs as before.
       void client.query(POSTGRES_SESSION_SETTINGS).catch(() => undefined)
     })
