@@ -160,6 +160,10 @@ export const CHANGES_CHANNEL = 'pier_packages'
  * result type" once another node's migration adds a column. SQLite ignores the comment.
  */
 export const PREPARED_MARK = ' /* pier:prepared */'
+/** Every column of `tokens`, by name (the compiler checks that none is missing). */
+const TOKEN_COLUMNS = ['key', 'token_prefix', 'user_name', 'readonly', 'cidr_whitelist', 'description', 'name', 'expires', 'last_used', 'grants', 'created', 'updated'] as const
+const TOKEN_COLUMNS_COMPLETE: Exclude<keyof TokenRow, (typeof TOKEN_COLUMNS)[number]> extends never ? true : never = true
+void TOKEN_COLUMNS_COMPLETE
 /** `PREPARED_MARK` for a Kysely builder's `modifyEnd`, or the end of a raw `sql` statement. */
 const PREPARED = sql.raw(PREPARED_MARK)
 
@@ -438,9 +442,12 @@ export class KyselyMetaStore implements MetaStore {
     const r = await this.db
       .selectFrom('tokens')
       .leftJoin('users', 'users.name', 'tokens.user_name')
-      .selectAll('tokens')
+      // The columns by name (not `*`): the statement stays prepared (PREPARED_MARK); it runs for
+      // every request that carries a token.
+      .select(TOKEN_COLUMNS.map((c) => `tokens.${c}` as const))
       .select(['users.name as u_name', 'users.email as u_email', 'users.password_hash as u_password_hash', 'users.admin as u_admin', 'users.created as u_created', 'users.updated as u_updated'])
       .where('tokens.key', '=', key)
+      .modifyEnd(PREPARED)
       .executeTakeFirst()
     if (!r) return undefined
     const { u_name, u_email, u_password_hash, u_admin, u_created, u_updated, ...token } = r
