@@ -303,18 +303,25 @@ export const ConfigSchema = z
              * re-reads its rows only when they changed). Ignored for SQLite (one node).
              */
             max_staleness: z.number().int().min(1).default(1000),
+            /**
+             * PostgreSQL: keep the hot statements (package reads, token lookups, a publish's
+             * writes) prepared on each connection, planned once rather than at every execution.
+             * Turn off behind a pooler in transaction mode that does not carry prepared statements
+             * across transactions (PgBouncer before 1.21, or without `max_prepared_statements`).
+             */
+            prepared_statements: z.boolean().default(true),
           })
           .strict()
           .superRefine((v, ctx) => {
             if (v.type === 'postgres' && !v.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required when storage.meta.type is postgres' })
           })
-          .default({ type: 'sqlite', synchronous: 'full', max_staleness: 1000 }),
+          .default({ type: 'sqlite', synchronous: 'full', max_staleness: 1000, prepared_statements: true }),
       })
       .strict()
       .superRefine((v, ctx) => {
         if (v.type === 's3' && !v.s3) ctx.addIssue({ code: 'custom', path: ['s3', 'bucket'], message: 'required when storage.type is s3' })
       })
-      .default({ type: 'local', local: { path: './data' }, meta: { type: 'sqlite', synchronous: 'full', max_staleness: 1000 } }),
+      .default({ type: 'local', local: { path: './data' }, meta: { type: 'sqlite', synchronous: 'full', max_staleness: 1000, prepared_statements: true } }),
     /** Upstream registries (uplinks.ts); absent: the one `npm config get registry` names; `{}`: none. */
     uplinks: UplinksSchema.optional(),
     /** Glob rules on package names, first match wins (uplinks.ts); absent: everything proxies to every uplink. */

@@ -206,7 +206,7 @@ void describe('web login secrets stay out of the logs', () => {
 void describe('web login sessions expire', () => {
   void test('after the TTL a link cannot be opened or completed, and the poll is gone', async () => {
     const dir = tempDir()
-    const meta = await openMetaStore({ type: 'sqlite', synchronous: 'full', max_staleness: 1000 }, dir, dir)
+    const meta = await openMetaStore({ type: 'sqlite', synchronous: 'full', max_staleness: 1000, prepared_statements: true }, dir, dir)
     await meta.migrate()
     try {
       let now = Date.parse('2026-01-01T00:00:00Z')

@@ -13,13 +13,20 @@ void describe('storage.meta configuration', () => {
 
   void test('SQLite by default, keys unchanged', () => {
     const c = load({})
-    assert.deepEqual(c.storage.meta, { type: 'sqlite', synchronous: 'full', max_staleness: 1000 })
+    assert.deepEqual(c.storage.meta, { type: 'sqlite', synchronous: 'full', max_staleness: 1000, prepared_statements: true })
     assert.deepEqual(load({ storage: { meta: { path: 'x.sqlite', synchronous: 'normal' } } }).storage.meta, {
       type: 'sqlite',
       path: 'x.sqlite',
       synchronous: 'normal',
       max_staleness: 1000,
+      prepared_statements: true,
     })
+  })
+
+  void test('prepared_statements: off in a file, and from the environment', () => {
+    assert.equal(load({ storage: { meta: { type: 'postgres', url: 'postgres://db/pier', prepared_statements: false } } }).storage.meta.prepared_statements, false)
+    throwsConfig(() => load({ storage: { meta: { prepared_statements: 'sometimes' } } }), /storage\.meta\.prepared_statements/)
+    assert.equal(load({}, { PIER_STORAGE__META__PREPARED_STATEMENTS: 'false' }).storage.meta.prepared_statements, false)
   })
 
   void test('postgres with url and pool_size', () => {

@@ -82,6 +82,22 @@ void test("the store's hot statements are prepared: package read, stamp, token l
   }
 })
 
+void test('storage.meta.prepared_statements off: the store prepares nothing', async () => {
+  const store = new PostgresMetaStore({ url: db.url, poolSize: 2, preparedStatements: false })
+  try {
+    await store.migrate()
+    const now = new Date().toISOString()
+    await store.transaction(async (tx) => {
+      await tx.insertPackage('unprepared', now)
+      return tx.bumpRev('unprepared', now)
+    })
+    assert.ok(await store.readPackage('unprepared'))
+    assert.deepEqual(await preparedTexts(async (t) => sql.raw(t).execute(store.backupDatabase())), [])
+  } finally {
+    await store.close()
+  }
+})
+
 // Last: it uses up this process's names.
 void test('beyond MAX_PREPARED_TEXTS distinct marked texts, a marked statement still runs, unnamed', async () => {
   const client = new pg.Client({ connectionString: db.url })

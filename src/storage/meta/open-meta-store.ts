@@ -22,7 +22,7 @@ export async function openMetaStore(
     if (!meta.url) throw new Error('storage.meta.url: required when storage.meta.type is postgres')
     // Loaded only when configured: pg costs memory that an embedded (SQLite) Pier does not need.
     const { PostgresMetaStore } = await import('./postgres-meta-store.js')
-    return new PostgresMetaStore({ url: meta.url, poolSize: meta.pool_size, onPoolError })
+    return new PostgresMetaStore({ url: meta.url, poolSize: meta.pool_size, preparedStatements: meta.prepared_statements, onPoolError })
   }
   return new SqliteMetaStore({
     file: meta.path ? resolve(cwd, meta.path) : join(dataDir, 'pier.sqlite'),

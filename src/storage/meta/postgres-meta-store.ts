@@ -45,6 +45,11 @@ export interface PostgresMetaStoreOptions {
   url: string
   /** Connections in the pool (default 10); at least 2 (migration holds one for its lock). */
   poolSize?: number
+  /**
+   * Send the statements kysely-meta-store.ts marks (`PREPARED_MARK`) as named prepared
+   * statements (`preparedStatements`); default true. `storage.meta.prepared_statements`.
+   */
+  preparedStatements?: boolean
   /** Told about errors of idle pooled connections (e.g. the server restarted); default: ignored, the pool replaces them. */
   onPoolError?: (err: Error) => void
 }
@@ -94,7 +99,7 @@ export class PostgresMetaStore extends KyselyMetaStore {
       // idle: unheard, it would end the process. Nothing to report here: the query in flight
       // fails with the same error, and an idle client's reaches `onPoolError` through the pool.
       client.on('error', () => undefined)
-      preparedStatements(client)
+      if (opts.preparedStatements !== false) preparedStatements(client)
       // Ignored when refused (a server before PostgreSQL 11 has no `jit`): the session runs as before.
       void client.query(POSTGRES_SESSION_SETTINGS).catch(() => undefined)
     })
